@@ -99,7 +99,9 @@ type kind[T any] struct {
 func streams() kind[catalog.Stream] {
 	return kind[catalog.Stream]{
 		create: func(ctx context.Context, st catalog.Store, s *catalog.Stream) error { return st.CreateStream(ctx, s) },
-		get:    func(ctx context.Context, st catalog.Store, n string) (*catalog.Stream, error) { return st.GetStream(ctx, n) },
+		get: func(ctx context.Context, st catalog.Store, n string) (*catalog.Stream, error) {
+			return st.GetStream(ctx, n)
+		},
 		update: func(ctx context.Context, st catalog.Store, n string, fn func(*catalog.Stream) error) (*catalog.Stream, error) {
 			return st.UpdateStream(ctx, n, fn)
 		},
@@ -119,7 +121,9 @@ func streams() kind[catalog.Stream] {
 func channels() kind[catalog.Channel] {
 	return kind[catalog.Channel]{
 		create: func(ctx context.Context, st catalog.Store, c *catalog.Channel) error { return st.CreateChannel(ctx, c) },
-		get:    func(ctx context.Context, st catalog.Store, n string) (*catalog.Channel, error) { return st.GetChannel(ctx, n) },
+		get: func(ctx context.Context, st catalog.Store, n string) (*catalog.Channel, error) {
+			return st.GetChannel(ctx, n)
+		},
 		update: func(ctx context.Context, st catalog.Store, n string, fn func(*catalog.Channel) error) (*catalog.Channel, error) {
 			return st.UpdateChannel(ctx, n, fn)
 		},
