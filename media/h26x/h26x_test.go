@@ -380,7 +380,10 @@ func TestParseErrors(t *testing.T) {
 		{"h265 sps cut", func() error { _, err := ParseH265SPS([]byte{0x42, 1, 1, 1}); return err }, ErrTruncated},
 		{"avcC short", func() error { _, err := ParseAVCDecoderConfig([]byte{1, 2}); return err }, ErrTruncated},
 		{"avcC version", func() error { _, err := ParseAVCDecoderConfig([]byte{2, 0x64, 0, 0x1f, 0xff, 0xe1, 0}); return err }, ErrUnsupported},
-		{"avcC sps cut", func() error { _, err := ParseAVCDecoderConfig([]byte{1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 9, 0x67}); return err }, ErrTruncated},
+		{"avcC sps cut", func() error {
+			_, err := ParseAVCDecoderConfig([]byte{1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 9, 0x67})
+			return err
+		}, ErrTruncated},
 		{"hvcC short", func() error { _, err := ParseHEVCDecoderConfig(make([]byte, 22)); return err }, ErrTruncated},
 		{"avcC build empty", func() error { _, err := NewAVCDecoderConfig(nil, nil); return err }, ErrInvalid},
 		{"hvcC build empty", func() error { _, err := NewHEVCDecoderConfig(nil, nil, nil); return err }, ErrInvalid},
