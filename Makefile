@@ -1,0 +1,46 @@
+# openkvs — `make run` serves, `make test` checks everything. `make help` lists targets.
+
+GO       ?= go
+BIN      := bin/openkvs
+FUZZTIME ?= 3s
+PKGS     := ./...
+
+.PHONY: help run build test deps vet fmt-check unit fuzz e2e bench lint clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+run: build ## run the server with embedded storage under ./openkvs-data
+	./$(BIN) serve
+
+build: ## build bin/openkvs
+	$(GO) build -o $(BIN) ./cmd/openkvs
+
+test: deps fmt-check vet build unit fuzz e2e ## everything CI runs: deps, gofmt, vet, race tests, brief fuzzing, end-to-end suite
+
+deps: ## install what the tests need (Debian packages, npm packages) when missing
+	./scripts/deps.sh
+
+fmt-check: ## fail if gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+unit: ## Go tests with the race detector
+	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+fuzz: ## run every Go fuzz target briefly (FUZZTIME each)
+	./scripts/fuzz.sh $(FUZZTIME)
+
+e2e: build ## end-to-end suite with the official JavaScript SDKs (and Chromium)
+	cd e2e && npm ci --no-audit --no-fund --loglevel=error && OPENKVS_BIN=$(CURDIR)/$(BIN) npm test
+
+bench: ## Go benchmarks (see BENCHMARKS.md for the recorded figures)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+lint: fmt-check vet ## gofmt, vet and staticcheck
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest $(PKGS)
+
+clean: ## remove build output
+	rm -rf bin
