@@ -53,6 +53,10 @@ type Server struct {
 	ep       *endpoints
 	handler  http.Handler
 
+	// Hooks run after the control plane deleted a stream or channel.
+	onStreamDeleted  []func(context.Context, *catalog.Stream)
+	onChannelDeleted []func(context.Context, *catalog.Channel)
+
 	mu        sync.Mutex
 	httpLn    net.Listener
 	tlsLn     net.Listener
@@ -130,12 +134,32 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 		Endpoints: ep,
 		Now:       s.now,
 		Logger:    s.log.With("component", "controlplane"),
+		OnStreamDeleted: func(ctx context.Context, st *catalog.Stream) {
+			for _, f := range s.onStreamDeleted {
+				f(ctx, st)
+			}
+		},
+		OnChannelDeleted: func(ctx context.Context, c *catalog.Channel) {
+			for _, f := range s.onChannelDeleted {
+				f(ctx, c)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
 
-	s.handler = s.routes(s.control.Operations())
+	// Each half of KVS builds its components in its own file of this
+	// package (signaling.go, media.go) and returns its operations.
+	signalingOps, err := s.buildSignaling()
+	if err != nil {
+		return nil, err
+	}
+	mediaOps, err := s.buildMedia()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.routes(s.control.Operations(), signalingOps, mediaOps)
 	return s, nil
 }
 
