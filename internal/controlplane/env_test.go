@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/openkvs/openkvs/internal/catalog"
+	"github.com/openkvs/openkvs/internal/catalog/memstore"
 )
 
 // fakeClock is an injectable clock that only moves when told to.
@@ -60,7 +61,7 @@ var testEpoch = time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC)
 
 func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	t.Helper()
-	e := &testEnv{store: newFakeStore(), clock: &fakeClock{t: testEpoch}}
+	e := &testEnv{store: memstore.New(), clock: &fakeClock{t: testEpoch}}
 	cfg := Config{
 		Store:     e.store,
 		Endpoints: hostResolver{},
