@@ -189,8 +189,11 @@ func (r *Reader) next() (Event, error) {
 		}
 		if !r.inSegment {
 			id, size, _, err := r.readHeader()
+			if err == io.EOF {
+				return 0, io.EOF // the clean end: between documents
+			}
 			if err != nil {
-				return 0, err // io.EOF here is the clean end
+				return 0, r.truncated(err, "EBML header")
 			}
 			return r.startDocument(id, size)
 		}
