@@ -91,6 +91,7 @@ func (c *Config) setDefaults() error {
 // only one process can have the file open at a time.
 type Store struct {
 	db       *bolt.DB
+	path     string
 	log      *slog.Logger
 	closed   atomic.Bool
 	streams  kind[catalog.Stream]
@@ -117,8 +118,9 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", cfg.Path, err)
 	}
 	s := &Store{
-		db:  db,
-		log: cfg.Logger,
+		db:   db,
+		path: cfg.Path,
+		log:  cfg.Logger,
 		streams: kind[catalog.Stream]{
 			bucket: bucketStreams,
 			noun:   "stream",
@@ -193,7 +195,7 @@ func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close: %w", err)
 	}
-	s.log.Info("catalog closed", "path", s.db.Path())
+	s.log.Info("catalog closed", "path", s.path)
 	return nil
 }
 

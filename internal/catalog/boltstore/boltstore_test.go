@@ -2,13 +2,16 @@ package boltstore
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,6 +177,33 @@ func TestLayoutVersion(t *testing.T) {
 				t.Fatalf("got %v, want ErrVersion", err)
 			}
 		})
+	}
+}
+
+func TestLogs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	s, err := Open(Config{Path: path, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateStream(t.Context(), catalogtest.SampleStream("a")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(Config{Path: path, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, want := range []string{
+		`msg="catalog opened" path=` + path + ` streams=0 channels=0`,
+		`msg="catalog closed" path=` + path,
+		`msg="catalog opened" path=` + path + ` streams=1 channels=0`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, buf.String())
+		}
 	}
 }
 

@@ -42,7 +42,8 @@
 //   - A canceled context makes every method fail with an error matching
 //     context.Canceled, without effect.
 //   - After Close every method fails with catalog.ErrClosed; a second Close
-//     returns nil or ErrClosed.
+//     returns nil or ErrClosed. Calls racing with Close either complete or
+//     fail with ErrClosed.
 package catalogtest
 
 import (
@@ -72,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) catalog.Store) {
 	t.Run("SeparateNamespaces", func(t *testing.T) { testSeparateNamespaces(t, newStore(t)) })
 	t.Run("CanceledContext", func(t *testing.T) { testCanceledContext(t, newStore(t)) })
 	t.Run("Close", func(t *testing.T) { testClose(t, newStore(t)) })
+	t.Run("CloseWhileBusy", func(t *testing.T) { testCloseWhileBusy(t, newStore(t)) })
 }
 
 // kind adapts the suite to one record type, so that every test runs the same
@@ -868,6 +870,57 @@ func testClose(t *testing.T, st catalog.Store) {
 	}
 	if err := st.Close(); err != nil && !errors.Is(err, catalog.ErrClosed) {
 		t.Errorf("second close: got %v, want nil or ErrClosed", err)
+	}
+}
+
+func testCloseWhileBusy(t *testing.T, st catalog.Store) {
+	ctx := t.Context()
+	if err := st.CreateStream(ctx, SampleStream("s")); err != nil {
+		t.Fatal(err)
+	}
+	const workers = 4
+	var (
+		wg      sync.WaitGroup
+		started sync.WaitGroup
+		errs    = make([]error, workers)
+	)
+	started.Add(workers)
+	for w := range workers {
+		wg.Go(func() {
+			first := true
+			for i := 0; ; i++ {
+				var err error
+				switch i % 3 {
+				case 0:
+					_, err = st.GetStream(ctx, "s")
+				case 1:
+					_, err = st.UpdateStream(ctx, "s", func(s *catalog.Stream) error {
+						s.DataRetentionInHours++
+						return nil
+					})
+				case 2:
+					_, err = st.ListStreams(ctx, catalog.ListOptions{})
+				}
+				if first {
+					first = false
+					started.Done()
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	started.Wait() // every worker has made a call
+	if err := st.Close(); err != nil {
+		t.Fatalf("close while busy: %v", err)
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if !errors.Is(err, catalog.ErrClosed) {
+			t.Errorf("worker %d stopped with %v, want ErrClosed", w, err)
+		}
 	}
 }
 
