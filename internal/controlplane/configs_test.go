@@ -49,7 +49,9 @@ func TestImageGenerationAndNotificationConfiguration(t *testing.T) {
 		func(c *types.ImageGenerationConfiguration) { c.FormatConfig = map[string]string{"PNGLevel": "1"} },
 		func(c *types.ImageGenerationConfiguration) { c.HeightPixels = aws.Int32(2161) },
 		func(c *types.ImageGenerationConfiguration) { c.Format = "GIF" },
-		func(c *types.ImageGenerationConfiguration) { c.DestinationConfig.DestinationRegion = aws.String("mars") },
+		func(c *types.ImageGenerationConfiguration) {
+			c.DestinationConfig.DestinationRegion = aws.String("mars")
+		},
 		func(c *types.ImageGenerationConfiguration) { c.DestinationConfig.Uri = aws.String("no-scheme") },
 	} {
 		bad := *img
