@@ -210,3 +210,25 @@ test('presigned URLs: fresh accepted, expired refused', async () => {
   assert.equal(bad.status, 403);
   assert.match(await bad.text(), /Signature expired/);
 });
+
+test('state survives kill -9 and a restart', async () => {
+  const first = await startServer();
+  const kvc = new KinesisVideoClient({ region: 'us-west-2', endpoint: first.http, credentials: CREDENTIALS });
+  const { StreamARN } = await kvc.send(new CreateStreamCommand({ StreamName: 'crash-kept', DataRetentionInHours: 3 }));
+  const { ChannelARN } = await kvc.send(new CreateSignalingChannelCommand({ ChannelName: 'crash-chan' }));
+  await first.stop({ signal: 'SIGKILL', keepData: true });
+
+  const second = await startServer({ dataDir: first.dataDir });
+  try {
+    const kv2 = new KinesisVideoClient({ region: 'us-west-2', endpoint: second.http, credentials: CREDENTIALS });
+    const { StreamInfo } = await kv2.send(new DescribeStreamCommand({ StreamName: 'crash-kept' }));
+    assert.equal(StreamInfo.StreamARN, StreamARN);
+    assert.equal(StreamInfo.DataRetentionInHours, 3);
+    const { ChannelInfo } = await kv2.send(new DescribeSignalingChannelCommand({ ChannelName: 'crash-chan' }));
+    assert.equal(ChannelInfo.ChannelARN, ChannelARN);
+  } finally {
+    await second.stop();
+    const { rmSync } = await import('node:fs');
+    rmSync(first.dataDir, { recursive: true, force: true });
+  }
+});
