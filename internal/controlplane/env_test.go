@@ -82,6 +82,7 @@ func newTestEnv(t *testing.T, configure ...func(*Config)) *testEnv {
 	for _, f := range configure {
 		f(&cfg)
 	}
+	e.store = cfg.Store
 	svc, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
