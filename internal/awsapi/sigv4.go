@@ -671,15 +671,15 @@ func (s *signer) check(method, uri, query, headers, signed, payload string, want
 }
 
 func (s *signer) sign(canonicalHash [sha256.Size]byte) [sha256.Size]byte {
-	var hexHash [2 * sha256.Size]byte
-	hex.Encode(hexHash[:], canonicalHash[:])
+	buf := make([]byte, 0, len(sigV4Algorithm)+len(s.amzDate)+len(s.scope)+3+2*sha256.Size)
+	buf = append(buf, sigV4Algorithm+"\n"...)
+	buf = append(buf, s.amzDate...)
+	buf = append(buf, '\n')
+	buf = append(buf, s.scope...)
+	buf = append(buf, '\n')
+	buf = hex.AppendEncode(buf, canonicalHash[:])
 	m := hmac.New(sha256.New, s.key)
-	io.WriteString(m, sigV4Algorithm+"\n")
-	io.WriteString(m, s.amzDate)
-	io.WriteString(m, "\n")
-	io.WriteString(m, s.scope)
-	io.WriteString(m, "\n")
-	m.Write(hexHash[:])
+	m.Write(buf)
 	var out [sha256.Size]byte
 	m.Sum(out[:0])
 	return out
@@ -688,13 +688,19 @@ func (s *signer) sign(canonicalHash [sha256.Size]byte) [sha256.Size]byte {
 // canonicalRequestHash is SHA-256 of the canonical request. headers is the
 // canonical header block, each line ending in "\n".
 func canonicalRequestHash(method, uri, query, headers, signed, payload string) [sha256.Size]byte {
-	h := sha256.New()
-	for _, s := range [...]string{method, "\n", uri, "\n", query, "\n", headers, "\n", signed, "\n", payload} {
-		io.WriteString(h, s)
+	parts := [...]string{method, uri, query, headers, signed, payload}
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
 	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	buf := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, p...)
+	}
+	return sha256.Sum256(buf)
 }
 
 // CanonicalRequest returns the SigV4 canonical request of r for the given

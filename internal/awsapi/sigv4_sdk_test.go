@@ -255,7 +255,7 @@ func TestVerifySDKSignHTTPRejects(t *testing.T) {
 
 // presign builds a KVS signaling-style presigned WSS URL (as http://) with
 // aws-sdk-go-v2's PresignHTTP.
-func presign(t *testing.T, base string, at time.Time, expires string, token string) string {
+func presign(t testing.TB, base string, at time.Time, expires string, token string) string {
 	t.Helper()
 	q := url.Values{}
 	q.Set("X-Amz-ChannelARN", "arn:aws:kinesisvideo:us-west-2:123456789012:channel/demo-channel/1234567890123")
@@ -320,7 +320,9 @@ func TestVerifySDKPresignHTTP(t *testing.T) {
 		{name: "channel changed", clock: now, expires: "299", mutate: func(u string) string { return strings.Replace(u, "demo-channel", "other-channel", 1) }, status: 403, code: InvalidSignature, msg: msgSignatureMismach},
 		{name: "expires changed", clock: now, expires: "299", mutate: func(u string) string { return strings.Replace(u, "X-Amz-Expires=299", "X-Amz-Expires=600", 1) }, status: 403, code: InvalidSignature, msg: msgSignatureMismach},
 		{name: "signature dropped", clock: now, expires: "299", mutate: func(u string) string { return u[:strings.Index(u, "&X-Amz-Signature=")] }, status: 403, code: IncompleteSignature, msg: "AWS query-string authentication requires"},
-		{name: "algorithm changed", clock: now, expires: "299", mutate: func(u string) string { return strings.Replace(u, "X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=HMAC", 1) }, status: 403, code: IncompleteSignature, msg: "X-Amz-Algorithm only supports"},
+		{name: "algorithm changed", clock: now, expires: "299", mutate: func(u string) string {
+			return strings.Replace(u, "X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=HMAC", 1)
+		}, status: 403, code: IncompleteSignature, msg: "X-Amz-Algorithm only supports"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			setClock(tt.clock)
