@@ -3,15 +3,20 @@ package awsapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // The published SigV4 test suite signs every request with these.
@@ -310,5 +315,192 @@ func TestMiddleware(t *testing.T) {
 	}
 	if !strings.Contains(rec.Body.String(), `"Missing Authentication Token"`) {
 		t.Errorf("body = %s", rec.Body.String())
+	}
+}
+
+// signedRequest returns a POST signed by aws-sdk-go-v2 over body with
+// payload hash hash; sendHash also sends it as x-amz-content-sha256, and a
+// negative length makes the body a chunked stream.
+func signedRequest(t testing.TB, at time.Time, body, hash string, sendHash bool, length int64) *http.Request {
+	t.Helper()
+	req := httptest.NewRequest("POST", "http://127.0.0.1:8080/putMedia", strings.NewReader(body))
+	req.ContentLength = length
+	if length < 0 {
+		req.TransferEncoding = []string{"chunked"}
+	}
+	if sendHash {
+		req.Header.Set("X-Amz-Content-Sha256", hash)
+	}
+	creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hash, "kinesisvideo", "us-west-2", at); err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestVerifyPayloadHash(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, MaxHashedBody: 64, Now: fixedNow(now)})
+	body := "0123456789"
+	big := strings.Repeat("x", 100)
+	tests := []struct {
+		name     string
+		body     string
+		hash     string
+		sendHash bool
+		length   int64 // -1: chunked
+		verify   Code  // "" = accepted
+		readErr  bool  // reading the body afterwards fails
+	}{
+		{name: "hashed by server", body: body, hash: sha256Hex([]byte(body)), length: 10},
+		{name: "hashed by server, signed as empty", body: body, hash: EmptyPayloadHash, length: 10},
+		{name: "hashed by server, wrong hash", body: body, hash: sha256Hex([]byte("other")), length: 10, verify: InvalidSignature},
+		{name: "stream signed as empty (KVS producer)", body: big, hash: EmptyPayloadHash, length: -1},
+		{name: "stream signed unsigned", body: big, hash: UnsignedPayload, length: -1},
+		{name: "stream signed over its content without header", body: big, hash: sha256Hex([]byte(big)), length: -1, verify: InvalidSignature},
+		{name: "too large to hash, signed as empty", body: big, hash: EmptyPayloadHash, length: 100},
+		{name: "header UNSIGNED-PAYLOAD", body: body, hash: UnsignedPayload, sendHash: true, length: 10},
+		{name: "header hex matches", body: body, hash: sha256Hex([]byte(body)), sendHash: true, length: 10},
+		{name: "header hex lies", body: body, hash: sha256Hex([]byte("other")), sendHash: true, length: 10, verify: InvalidSignature},
+		{name: "header hex matches stream", body: big, hash: sha256Hex([]byte(big)), sendHash: true, length: -1},
+		{name: "header hex lies about stream", body: big, hash: sha256Hex([]byte("other")), sendHash: true, length: -1, readErr: true},
+		{name: "header hex lies about large body", body: big, hash: sha256Hex([]byte("other")), sendHash: true, length: 100, readErr: true},
+		{name: "header malformed", body: body, hash: "SHA256", sendHash: true, length: 10, verify: IncompleteSignature},
+		{name: "header streaming chunk signatures", body: body, hash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", sendHash: true, length: 10, verify: IncompleteSignature},
+		{name: "empty body", body: "", hash: EmptyPayloadHash, length: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := signedRequest(t, now, tt.body, tt.hash, tt.sendHash, tt.length)
+			_, err := v.Verify(r)
+			if tt.verify != "" {
+				if !IsCode(err, tt.verify) {
+					t.Fatalf("Verify err = %v, want %s", err, tt.verify)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			got, err := io.ReadAll(r.Body)
+			if tt.readErr {
+				if !IsCode(err, InvalidSignature) {
+					t.Fatalf("reading body: err = %v, want InvalidSignatureException", err)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.body {
+				t.Fatalf("body after Verify = %q, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestVerifyDateHeader(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, Now: fixedNow(now.Add(time.Minute))})
+	headers := [][2]string{{"Host", "127.0.0.1:8080"}, {"Date", now.Format(http.TimeFormat)}}
+	r := httptest.NewRequest("GET", "http://127.0.0.1:8080/", nil)
+	r.Header.Set("Date", now.Format(http.TimeFormat))
+	r.Header.Set("Authorization", producerSign("GET", "/", "", headers, testAKID, testSecret, "us-west-2", "kinesisvideo", now))
+	if _, err := v.Verify(r); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	r.Header.Set("Date", "yesterday")
+	if _, err := v.Verify(r); !IsCode(err, IncompleteSignature) {
+		t.Fatalf("bad Date: err = %v", err)
+	}
+}
+
+func TestVerifySkewMessages(t *testing.T) {
+	at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		now  time.Time
+		want string
+	}{
+		{at.Add(10 * time.Minute), "Signature expired: 20240101T000000Z is now earlier than 20240101T000500Z (20240101T001000Z - 5 min.)"},
+		{at.Add(-10 * time.Minute), "Signature not yet current: 20240101T000000Z is still later than 20231231T235500Z (20231231T235000Z + 5 min.)"},
+		{at.Add(5 * time.Minute), ""},
+		{at.Add(-5 * time.Minute), ""},
+	} {
+		v := newVerifier(t, VerifierConfig{Credentials: testCreds, Now: fixedNow(tt.now)})
+		_, err := v.Verify(signedRequest(t, at, "", EmptyPayloadHash, false, 0))
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("now %v: %v", tt.now, err)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Code != InvalidSignature || e.Status() != http.StatusForbidden || e.Message != tt.want {
+			t.Errorf("now %v: err = %v\nwant 403 InvalidSignatureException: %s", tt.now, err, tt.want)
+		}
+	}
+}
+
+func TestVerifyPresignedTokenAddedAfterSigning(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, Now: fixedNow(now)})
+	u := presign(t, "http://127.0.0.1:8443", now, "299", "") + "&X-Amz-Security-Token=late%2Btoken"
+	id, err := v.Verify(httptest.NewRequest("GET", u, nil))
+	if err != nil || id.SessionToken != "late+token" {
+		t.Fatalf("Verify = %+v, %v", id, err)
+	}
+}
+
+func TestVerifyRegions(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, Regions: []string{"eu-west-1", "us-west-2"}, Now: fixedNow(now)})
+	if _, err := v.Verify(signedRequest(t, now, "", EmptyPayloadHash, false, 0)); err != nil {
+		t.Fatalf("us-west-2: %v", err)
+	}
+	v = newVerifier(t, VerifierConfig{Credentials: testCreds, Regions: []string{"eu-west-1"}, Now: fixedNow(now)})
+	_, err := v.Verify(signedRequest(t, now, "", EmptyPayloadHash, false, 0))
+	var e *Error
+	if !errors.As(err, &e) || e.Code != InvalidSignature || e.Message != "Credential should be scoped to a valid region, not 'us-west-2'." {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestVerifyNoCredentials(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: map[string]string{}, Now: fixedNow(now)})
+	_, err := v.Verify(signedRequest(t, now, "", EmptyPayloadHash, false, 0))
+	if !IsCode(err, UnrecognizedClient) || AsError(err).Message != "The security token included in the request is invalid." {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSigningKeyCache(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, Now: fixedNow(now)})
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			var err error
+			for range 20 {
+				if _, e := v.Verify(signedRequest(t, now, "{}", sha256Hex([]byte("{}")), false, 2)); e != nil {
+					err = e
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(v.keys) != 1 {
+		t.Errorf("cache holds %d keys, want 1", len(v.keys))
+	}
+	for i := range keyCacheSize + 10 {
+		v.signingKey(testAKID, testSecret, "20240101", "region-"+strconv.Itoa(i))
+	}
+	if n := len(v.keys); n > keyCacheSize {
+		t.Errorf("cache grew to %d keys, bound is %d", n, keyCacheSize)
+	}
+	if got, want := v.signingKey(testAKID, testSecret, "20240101", "x"), DeriveSigningKey(testSecret, "20240101", "x", "kinesisvideo"); !bytes.Equal(got, want) {
+		t.Error("cached key differs from the derived one")
 	}
 }
