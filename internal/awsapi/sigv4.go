@@ -16,11 +16,14 @@ package awsapi
 // with the key HMAC(HMAC(HMAC(HMAC("AWS4"+secret, DATE), REGION), SERVICE), "aws4_request").
 //
 // Clients do not all build the canonical request the same way (path
-// normalization, single or double URI encoding, '+' in query strings, the
-// payload hash of a streaming body), so after the usual form fails the
-// verifier also tries the forms the official SDKs are known to produce. Each
-// alternative is a different reading of the same bytes on the wire, so none
-// of them lets a signature cover a request it was not made for.
+// normalization, single or double URI encoding, '+' in query strings, a
+// session token added after presigning, the payload hash of a streaming
+// body), so when the usual form does not match, the verifier also tries the
+// forms the official SDKs and the KVS C SDKs are known to produce, at most
+// maxAlternatives of them. Each is another reading of the same bytes on the
+// wire; the only latitude they leave an attacker who replays a captured
+// request is to re-escape its path (which decodes to the same r.URL.Path) or
+// to write a query "%2B" as "+", which Go decodes as a space.
 
 import (
 	"bytes"
