@@ -205,6 +205,9 @@ type sigAuth struct {
 func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	query := parseQuery(r.URL.RawQuery)
 	authz := r.Header.Values("Authorization")
+	if len(authz) == 1 && strings.TrimSpace(authz[0]) == "" {
+		authz = nil // an empty header is no header
+	}
 	presigned := query.has("X-Amz-Algorithm") || query.has("X-Amz-Credential") || query.has("X-Amz-Signature")
 
 	var a *sigAuth

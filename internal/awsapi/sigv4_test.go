@@ -316,6 +316,12 @@ func TestMiddleware(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), `"Missing Authentication Token"`) {
 		t.Errorf("body = %s", rec.Body.String())
 	}
+
+	r := httptest.NewRequest(http.MethodPost, "/describeStream", nil)
+	r.Header.Set("Authorization", " ")
+	if _, err := v.Verify(r); !IsCode(err, MissingAuthenticationToken) {
+		t.Errorf("empty Authorization header: err = %v", err)
+	}
 }
 
 // signedRequest returns a POST signed by aws-sdk-go-v2 over body with
