@@ -220,7 +220,7 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	case len(authz) > 1:
 		return nil, Errorf(IncompleteSignature, "The request has %d Authorization headers; exactly one is allowed.", len(authz))
 	case presigned:
-		a, err = v.parsePresigned(query)
+		a, err = v.parsePresigned(r, query)
 	default:
 		a, err = v.parseHeaderAuth(r, authz[0])
 	}
@@ -351,7 +351,7 @@ func parseAuthorization(h string) (credential, signedHeaders, signature string, 
 }
 
 // parsePresigned reads the X-Amz-* query parameters of a presigned URL.
-func (v *Verifier) parsePresigned(q queryPairs) (*sigAuth, error) {
+func (v *Verifier) parsePresigned(r *http.Request, q queryPairs) (*sigAuth, error) {
 	var missing []string
 	get := func(name string) string {
 		val, ok := q.get(name)
@@ -373,7 +373,11 @@ func (v *Verifier) parsePresigned(q queryPairs) (*sigAuth, error) {
 	}
 	a := &sigAuth{presigned: true, amzDate: date, expires: v.maxSkew}
 	a.token, _ = q.get("X-Amz-Security-Token")
-	a.payloadHash, _ = q.get("X-Amz-Content-Sha256")
+	if h, ok := q.get("X-Amz-Content-Sha256"); ok {
+		a.payloadHash = h
+	} else {
+		a.payloadHash = r.Header.Get("X-Amz-Content-Sha256")
+	}
 	t, err := time.Parse(amzDateLayout, date)
 	if err != nil {
 		return nil, Errorf(IncompleteSignature, "X-Amz-Date must be in ISO-8601 basic format (YYYYMMDD'T'HHMMSS'Z'); got %q.", truncate(date, 64))

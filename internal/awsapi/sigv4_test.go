@@ -510,3 +510,29 @@ func TestSigningKeyCache(t *testing.T) {
 		t.Error("cached key differs from the derived one")
 	}
 }
+
+func TestVerifyPresignedUnsignedPayload(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, Now: fixedNow(now)})
+	creds := aws.Credentials{AccessKeyID: testAKID, SecretAccessKey: testSecret}
+	for _, how := range []string{"not sent", "header", "query"} {
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:8443/?X-Amz-Expires=60&X-Amz-ChannelARN=arn", nil)
+		if how == "query" {
+			req.URL.RawQuery += "&X-Amz-Content-Sha256=" + UnsignedPayload
+		}
+		if how == "header" {
+			req.Header.Set("X-Amz-Content-Sha256", UnsignedPayload) // aws-sdk-go-v2 signs it as a header
+		}
+		u, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req, UnsignedPayload, "kinesisvideo", "us-west-2", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", u, nil)
+		if how == "header" {
+			r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
+		}
+		if _, err := v.Verify(r); err != nil {
+			t.Errorf("X-Amz-Content-Sha256 %s: %v", how, err)
+		}
+	}
+}
