@@ -85,6 +85,15 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	udpAddr := udp.LocalAddr().String()
+	if len(cfg.UDPConns) == 0 || cfg.UDPConns[0] != udp {
+		// An option brought its own sockets.
+		udp.Close()
+		udpAddr = ""
+		if len(cfg.UDPConns) > 0 {
+			udpAddr = cfg.UDPConns[0].LocalAddr().String()
+		}
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +106,7 @@ func startServer(t testing.TB, opts ...serverOption) *testServer {
 	return &testServer{
 		Server:  s,
 		clock:   clock,
-		udpAddr: udp.LocalAddr().String(),
+		udpAddr: udpAddr,
 		tcpAddr: tcp.Addr().String(),
 		tlsAddr: tlsL.Addr().String(),
 		tlsConf: clientTLS,
