@@ -25,6 +25,9 @@ type Writer struct {
 	w   io.Writer
 	cfg WriterConfig
 	buf []byte
+	// docStart caches the EBML header, Segment header and Info, which
+	// depend only on cfg.
+	docStart []byte
 
 	inCluster bool // an unknown-size Cluster is open (BeginCluster)
 }
@@ -46,7 +49,9 @@ func NewWriter(w io.Writer, cfg WriterConfig) (*Writer, error) {
 	if cfg.WritingApp == "" {
 		cfg.WritingApp = "openkvs"
 	}
-	return &Writer{w: w, cfg: cfg}, nil
+	wr := &Writer{w: w, cfg: cfg}
+	wr.docStart = wr.appendDocumentStart(nil)
+	return wr, nil
 }
 
 func (w *Writer) flush() error {
@@ -63,7 +68,7 @@ func (w *Writer) WriteHeader(tracks []Track) error {
 		return fmt.Errorf("%w: no tracks", ErrInvalid)
 	}
 	w.inCluster = false
-	w.buf = w.appendDocumentStart(w.buf[:0])
+	w.buf = append(w.buf[:0], w.docStart...)
 	w.buf = AppendTracks(w.buf, tracks)
 	return w.flush()
 }
@@ -77,7 +82,7 @@ func (w *Writer) WriteHeaderRaw(rawTracks []byte) error {
 		return fmt.Errorf("%w: not a known-size Tracks element", ErrInvalid)
 	}
 	w.inCluster = false
-	w.buf = w.appendDocumentStart(w.buf[:0])
+	w.buf = append(w.buf[:0], w.docStart...)
 	w.buf = append(w.buf, rawTracks...)
 	return w.flush()
 }
