@@ -211,7 +211,7 @@ func versionOf(binDir string) int {
 // startPostgres starts a PostgreSQL server on a Unix socket in a temporary
 // directory (no TCP port), stops it when t ends and returns a connection
 // string for its superuser. It skips t when PostgreSQL is not installed.
-func startPostgres(t *testing.T) string {
+func startPostgres(t testing.TB) string {
 	bin, ok := postgresBin()
 	if !ok {
 		t.Skip("PostgreSQL is not installed (no postgres on PATH or in /usr/lib/postgresql/*/bin); " +
@@ -310,4 +310,42 @@ func startPostgres(t *testing.T) string {
 		t.Fatalf("postgres not ready after a minute:\n%s", serverLog())
 	}
 	return fmt.Sprintf("host=%s port=5432 user=openkvs dbname=postgres sslmode=disable", base)
+}
+
+func openBench(b *testing.B) *Store {
+	s, err := Open(b.Context(), Config{URL: startPostgres(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	if err := s.CreateStream(b.Context(), catalogtest.SampleStream("hot")); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkGetStream measures one lookup over a Unix socket.
+func BenchmarkGetStream(b *testing.B) {
+	s := openBench(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.GetStream(b.Context(), "hot"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpdateStream measures one locked read-modify-write transaction
+// (the test server runs with fsync off).
+func BenchmarkUpdateStream(b *testing.B) {
+	s := openBench(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.UpdateStream(b.Context(), "hot", func(st *catalog.Stream) error {
+			st.DataRetentionInHours++
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
