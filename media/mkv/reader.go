@@ -23,7 +23,10 @@ const (
 	EventInfo
 	// EventTracks: the Tracks element; see Reader.Tracks.
 	EventTracks
-	// EventTags: a Tags element; see Reader.Tags.
+	// EventTags: a Tags element; see Reader.Tags. The KVS producer SDK
+	// writes one Tags element per fragment metadata item, all before the
+	// Cluster they belong to, so ingest collects every EventTags since the
+	// last EventCluster.
 	EventTags
 	// EventClusterStart: a Cluster has begun and its Timestamp is known
 	// (Reader.Cluster().Timecode); its frames are not read yet. PutMedia

@@ -11,6 +11,9 @@ type WriterConfig struct {
 	// Defaults to "matroska".
 	DocType string
 	// TimecodeScale is nanoseconds per tick. Defaults to 1,000,000 (ms).
+	// When re-emitting stored Clusters (WriteRaw) it must equal the
+	// producer's TimecodeScale (Info.TimecodeScale), since Cluster and
+	// block timecodes are in its ticks.
 	TimecodeScale uint64
 	// MuxingApp and WritingApp go into Info. Both default to "openkvs".
 	MuxingApp  string

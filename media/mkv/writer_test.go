@@ -13,7 +13,7 @@ import (
 var testTracks = []Track{
 	{
 		Number: 1, UID: 0x1111, Type: TrackTypeVideo, CodecID: "V_MPEG4/ISO/AVC", Name: "video",
-		CodecPrivate: []byte{1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80},
+		CodecPrivate:    []byte{1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 4, 0x67, 0x64, 0, 0x1f, 1, 0, 4, 0x68, 0xee, 0x3c, 0x80},
 		DefaultDuration: 40_000_000, Video: &VideoTrack{PixelWidth: 1280, PixelHeight: 720},
 	},
 	{
