@@ -92,3 +92,23 @@ func TestChannelClone(t *testing.T) {
 		t.Fatalf("Clone turned nil fields into empty ones: %+v", e)
 	}
 }
+
+func TestCheckName(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"cam-1", true},
+		{"Front_Door.2", true},
+		{"é", true},
+		{"", false},
+		{"\xff", false},
+		{"a\xc3", false},
+		{"a\x00b", false},
+	}
+	for _, tc := range tests {
+		if err := CheckName(tc.name); (err == nil) != tc.ok {
+			t.Errorf("CheckName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

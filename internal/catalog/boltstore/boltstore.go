@@ -372,6 +372,9 @@ func count[T any](ctx context.Context, s *Store, k kind[T]) (n int, err error) {
 
 // CreateStream implements catalog.Store.
 func (s *Store) CreateStream(ctx context.Context, st *catalog.Stream) error {
+	if err := catalog.CheckName(st.Name); err != nil {
+		return err
+	}
 	return create(ctx, s, s.streams, st)
 }
 
@@ -405,6 +408,9 @@ func (s *Store) CountStreams(ctx context.Context) (int, error) {
 
 // CreateChannel implements catalog.Store.
 func (s *Store) CreateChannel(ctx context.Context, c *catalog.Channel) error {
+	if err := catalog.CheckName(c.Name); err != nil {
+		return err
+	}
 	return create(ctx, s, s.channels, c)
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -403,4 +404,46 @@ func BenchmarkListStreams(b *testing.B) {
 			b.Fatal(len(recs), err)
 		}
 	}
+}
+
+// FuzzListStreams compares ListStreams with a plain filter-and-sort over the
+// same names for arbitrary prefixes, cursors and limits.
+func FuzzListStreams(f *testing.F) {
+	names := []string{
+		"B", "Cam-3", "a", "a-b", "a.b", "a0", "aB", "a_b", "ab", "b", "cam-1", "cam-10", "cam-2", "z",
+		"é", "é-1", "zz", "zzz",
+	}
+	s, _ := openTemp(f)
+	for _, n := range names {
+		if err := s.CreateStream(context.Background(), catalogtest.SampleStream(n)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	slices.Sort(names)
+	f.Add("", "", 0)
+	f.Add("cam-", "cam-1", 1)
+	f.Add("a", "b", 0)
+	f.Add("", "a\x00", 3)
+	f.Add("\xc3", "", 0)
+	f.Add("z", "zz", 5)
+	f.Fuzz(func(t *testing.T, prefix, after string, limit int) {
+		limit = max(limit, 0) % 30
+		recs, err := s.ListStreams(t.Context(), catalog.ListOptions{Prefix: prefix, After: after, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, n := range names {
+			if strings.HasPrefix(n, prefix) && n > after && (limit == 0 || len(want) < limit) {
+				want = append(want, n)
+			}
+		}
+		got := make([]string, len(recs))
+		for i, r := range recs {
+			got[i] = r.Name
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("prefix %q after %q limit %d:\n got %q\nwant %q", prefix, after, limit, got, want)
+		}
+	})
 }

@@ -78,6 +78,9 @@ func (s *Store) write(ctx context.Context, f func() error) error {
 
 // CreateStream implements catalog.Store.
 func (s *Store) CreateStream(ctx context.Context, st *catalog.Stream) error {
+	if err := catalog.CheckName(st.Name); err != nil {
+		return err
+	}
 	return s.write(ctx, func() error { return s.streams.create(st) })
 }
 
@@ -113,6 +116,9 @@ func (s *Store) CountStreams(ctx context.Context) (n int, err error) {
 
 // CreateChannel implements catalog.Store.
 func (s *Store) CreateChannel(ctx context.Context, c *catalog.Channel) error {
+	if err := catalog.CheckName(c.Name); err != nil {
+		return err
+	}
 	return s.write(ctx, func() error { return s.channels.create(c) })
 }
 

@@ -358,6 +358,9 @@ func count[T any](ctx context.Context, s *Store, k kind[T]) (int, error) {
 
 // CreateStream implements catalog.Store.
 func (s *Store) CreateStream(ctx context.Context, st *catalog.Stream) error {
+	if err := catalog.CheckName(st.Name); err != nil {
+		return err
+	}
 	return create(ctx, s, s.streams, st)
 }
 
@@ -389,6 +392,9 @@ func (s *Store) CountStreams(ctx context.Context) (int, error) {
 
 // CreateChannel implements catalog.Store.
 func (s *Store) CreateChannel(ctx context.Context, c *catalog.Channel) error {
+	if err := catalog.CheckName(c.Name); err != nil {
+		return err
+	}
 	return create(ctx, s, s.channels, c)
 }
 
