@@ -367,14 +367,15 @@ func writeClipTables(w *boxBuf, t *Track, ct *clipTrack, samples []ClipSample, b
 		}
 	}
 
-	// SampleSizeBox (§8.7.3.2): one size for all when they are equal.
+	// SampleSizeBox (§8.7.3.2): one size for all when they are equal
+	// (and not 0, which means a table follows).
 	same := true
 	first := samples[ct.samples[0]].Size
 	for _, si := range ct.samples {
 		same = same && samples[si].Size == first
 	}
 	p = w.startFull("stsz", 0, 0)
-	if same {
+	if same && first != 0 {
 		w.u32(first)
 		w.u32(uint32(len(ct.samples)))
 	} else {
