@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs and a fresh Debian machine lacks: Debian
-# packages (ffmpeg for media tests, chromium for browser tests) and Node.js
+# packages (ffmpeg for media tests, chromium for browser tests, PostgreSQL
+# for the pgstore tests) and Node.js
 # for the end-to-end suite. Does nothing when everything is present.
 set -euo pipefail
 
@@ -10,6 +11,7 @@ command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then

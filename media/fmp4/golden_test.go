@@ -211,7 +211,10 @@ func TestErrors(t *testing.T) {
 			_, err := WriteFragment(&bytes.Buffer{}, 1, TrackFragment{TrackID: 1, Samples: []Sample{{DecodeTime: 10}, {DecodeTime: 5}}})
 			return err
 		}, ErrInvalidSample},
-		{"clip track index", func() error { _, err := NewClipWriter(&bytes.Buffer{}, []Track{aac}, []ClipSample{{Track: 1}}); return err }, ErrInvalidSample},
+		{"clip track index", func() error {
+			_, err := NewClipWriter(&bytes.Buffer{}, []Track{aac}, []ClipSample{{Track: 1}})
+			return err
+		}, ErrInvalidSample},
 		{"clip empty track", func() error { _, err := NewClipWriter(&bytes.Buffer{}, []Track{aac}, nil); return err }, ErrInvalidSample},
 		{"clip backwards", func() error {
 			_, err := NewClipWriter(&bytes.Buffer{}, []Track{aac}, []ClipSample{{DecodeTime: 5}, {DecodeTime: 4}})
