@@ -51,6 +51,10 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// TURN configures the built-in STUN/TURN server.
 	TURN TURNConfig `yaml:"turn"`
+	// Signaling configures WebSocket signaling limits.
+	Signaling SignalingConfig `yaml:"signaling"`
+	// Media configures PutMedia ingest, the archive and playback.
+	Media MediaConfig `yaml:"media"`
 	// ShutdownTimeout bounds the graceful shutdown. Defaults to 10 s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 }

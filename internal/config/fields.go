@@ -30,7 +30,7 @@ type Field struct {
 
 // Fields lists every setting of the serve command.
 func Fields() []Field {
-	return []Field{
+	fields := []Field{
 		field("data-dir", "directory for metadata, fragments, TLS material and generated credentials", func(c *Config) Value { return (*stringValue)(&c.DataDir) }),
 		field("listen", `plain HTTP listen address ("off" disables)`, func(c *Config) Value { return (*stringValue)(&c.Listen) }),
 		field("tls-listen", `HTTPS/WSS listen address ("off" disables); on port 443 handed-out URLs carry no port`, func(c *Config) Value { return (*stringValue)(&c.TLSListen) }),
@@ -49,6 +49,8 @@ func Fields() []Field {
 		field("public-ip", "IP address advertised to STUN/TURN clients (needed behind NAT)", func(c *Config) Value { return (*stringValue)(&c.TURN.PublicIP) }),
 		field("shutdown-timeout", "how long a graceful shutdown may take", func(c *Config) Value { return (*durationValue)(&c.ShutdownTimeout) }),
 	}
+	fields = append(fields, signalingFields()...)
+	return append(fields, mediaFields()...)
 }
 
 func field(flag, usage string, bind func(*Config) Value) Field {
