@@ -1,0 +1,141 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/catalog"
+)
+
+// Query parameters of the WebSocket URL besides the SigV4 ones.
+const (
+	paramChannelARN = "X-Amz-ChannelARN"
+	paramClientID   = "X-Amz-ClientId"
+)
+
+// serveConnect serves ConnectAsMaster and ConnectAsViewer: the WebSocket
+// upgrade on the root path. The URL carries X-Amz-ChannelARN and, for a
+// viewer, X-Amz-ClientId; the server's SigV4 middleware has already
+// verified the presigned query. Refusals before the upgrade are AWS JSON
+// errors: 400 InvalidArgumentException, 404 ResourceNotFoundException, 400
+// ClientLimitExceededException.
+// https://docs.aws.amazon.com/kinesisvideostreams-webrtc-dg/latest/devguide/kvswebrtc-websocket-apis-1.html
+// https://docs.aws.amazon.com/kinesisvideostreams-webrtc-dg/latest/devguide/kvswebrtc-websocket-apis-2.html
+func (s *Service) serveConnect(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	arn := queryValue(q, paramChannelARN)
+	clientIDs, viewer := queryValues(q, paramClientID)
+	if arn == "" {
+		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "The query parameter %s is required.", paramChannelARN))
+		return
+	}
+	clientID := ""
+	if viewer {
+		clientID = clientIDs[0]
+		if err := validateClientID(clientID); err != nil {
+			awsapi.WriteError(w, r, err)
+			return
+		}
+	}
+	ch, err := s.channel(r.Context(), arn)
+	if err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
+	// Register before the upgrade so that a refusal is an HTTP error and
+	// the client's handshake completes only once it can be reached.
+	ss := s.newSession(ch.ARN, clientID, !viewer)
+	if err := s.register(ss, time.Duration(ch.MessageTTLSeconds)*time.Second); err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Any web page may connect: the credential is the presigned URL,
+		// never a cookie, so there is nothing for another origin to ride
+		// on. (The KVS WebRTC test page connects from its own origin.)
+		InsecureSkipVerify: true,
+		OnPingReceived: func(context.Context, []byte) bool {
+			ss.touch()
+			return true
+		},
+	})
+	if err != nil {
+		// Accept has answered the client.
+		awsapi.SetErrorCode(r.Context(), awsapi.InvalidArgument)
+		ss.shutdown(closeClientGone)
+		s.unregister(ss)
+		s.sessions.Done()
+		return
+	}
+	conn.SetReadLimit(int64(s.cfg.MaxFrameBytes))
+	s.attach(ss, conn)
+	defer s.sessions.Done() // added by register
+	ss.log.Debug("signaling client connected")
+	ss.run()
+	ss.log.Debug("signaling client disconnected")
+}
+
+// channel returns the active channel with ARN arn, or the AWS error to
+// answer.
+func (s *Service) channel(ctx context.Context, arn string) (*catalog.Channel, error) {
+	a, err := awsapi.ParseARN(arn)
+	if err != nil || a.Type != "channel" {
+		return nil, awsapi.Errorf(awsapi.InvalidArgument, "%q is not a signaling channel ARN.", truncate(arn, 1024))
+	}
+	c, err := s.store.GetChannel(ctx, a.Name)
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		return nil, errChannelNotFound()
+	case err != nil:
+		return nil, fmt.Errorf("signaling: get channel %q: %w", a.Name, err)
+	case c.ARN != arn || c.Status == catalog.StatusDeleting:
+		return nil, errChannelNotFound()
+	}
+	return c, nil
+}
+
+func errChannelNotFound() error {
+	return awsapi.Errorf(awsapi.ResourceNotFound, "The requested channel is not found or not active.")
+}
+
+// validateClientID checks a viewer's client id: 1 to 256 characters of
+// [a-zA-Z0-9_.-], not starting with "AWS_" (reserved by KVS).
+func validateClientID(id string) error {
+	if !idPattern.MatchString(id) {
+		return awsapi.Errorf(awsapi.InvalidArgument, "%s must be 1 to 256 characters of [a-zA-Z0-9_.-]; got %q.", paramClientID, truncate(id, 300))
+	}
+	if strings.HasPrefix(id, "AWS_") {
+		return awsapi.Errorf(awsapi.InvalidArgument, "%s must not start with AWS_.", paramClientID)
+	}
+	return nil
+}
+
+// queryValues returns the values of a query parameter, matching its name
+// without regard to case.
+func queryValues(q url.Values, name string) ([]string, bool) {
+	if v, ok := q[name]; ok {
+		return v, true
+	}
+	for k, v := range q {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+func queryValue(q url.Values, name string) string {
+	v, _ := queryValues(q, name)
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

@@ -1,0 +1,319 @@
+package signaling
+
+import (
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/openkvs/openkvs/internal/awsapi"
+)
+
+// channelState is what the Service knows about one channel: who is
+// connected, what waits for whom. Every field is guarded by Service.mu.
+type channelState struct {
+	arn     string
+	ttl     time.Duration
+	master  *session
+	viewers map[string]*session
+	// queue holds messages for recipients not connected, by recipient:
+	// masterKey for the master, else the viewer's client id.
+	queue map[string][]queued
+	// alexa holds the SendAlexaOfferToMaster calls waiting for the
+	// master's answer, by their SenderClientId.
+	alexa      map[string]*alexaWaiter
+	alexaLimit bucket
+}
+
+// masterKey is the queue key of the master (client ids are never empty).
+const masterKey = ""
+
+// queued is a message kept for a recipient that is not connected.
+type queued struct {
+	sender  string // viewer id, or masterKey
+	action  string
+	frame   []byte
+	expires time.Time
+}
+
+// sessions returns the channel's connections.
+func (c *channelState) sessions() []*session {
+	out := make([]*session, 0, len(c.viewers)+1)
+	if c.master != nil {
+		out = append(out, c.master)
+	}
+	for _, v := range c.viewers {
+		out = append(out, v)
+	}
+	return out
+}
+
+func (c *channelState) empty() bool {
+	return c.master == nil && len(c.viewers) == 0 && len(c.queue) == 0 && len(c.alexa) == 0
+}
+
+// envelope is one message on its way to its recipient.
+type envelope struct {
+	channel string
+	// ttl is the channel's MessageTtlSeconds, for queueing.
+	ttl time.Duration
+	// toMaster: from a viewer (or SendAlexaOfferToMaster) to the master.
+	toMaster bool
+	// recipient is the viewer the master addresses; on messages to the
+	// master it is the recipientClientId the viewer sent (usually empty
+	// or the master's own id), checked so that viewers cannot reach
+	// each other.
+	recipient string
+	// sender is the sending viewer's id, masterKey for the master.
+	sender  string
+	action  string
+	payload string
+	// frame is the ServerMessage as the recipient receives it.
+	frame []byte
+}
+
+// delivery hands messages to their recipient's connection. The Service
+// itself is the single-node implementation: recipients are looked up in
+// memory and messages for absent ones are queued here. A cluster would put
+// a bus behind this interface for recipients connected to other nodes.
+type delivery interface {
+	deliver(e *envelope) *MessageError
+}
+
+// channelLocked returns the state of channel arn, creating it. s.mu must be
+// held.
+func (s *Service) channelLocked(arn string, ttl time.Duration) *channelState {
+	cs := s.channels[arn]
+	if cs == nil {
+		cs = &channelState{
+			arn:        arn,
+			viewers:    make(map[string]*session),
+			queue:      make(map[string][]queued),
+			alexa:      make(map[string]*alexaWaiter),
+			alexaLimit: newBucket(s.cfg.AlexaRate, s.now()),
+		}
+		s.channels[arn] = cs
+	}
+	if ttl > 0 {
+		cs.ttl = ttl
+	}
+	return cs
+}
+
+// deliver implements delivery for this node.
+func (s *Service) deliver(e *envelope) *MessageError {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return msgErr(awsapi.InternalFailure, "The signaling service is shutting down.")
+	}
+	cs := s.channelLocked(e.channel, e.ttl)
+	var target *session
+	key := masterKey
+	if e.toMaster {
+		if e.recipient != "" && e.recipient != e.sender && cs.viewers[e.recipient] != nil {
+			return msgErr(awsapi.InvalidArgument, "A viewer can send messages only to the master, not to viewer "+truncate(e.recipient, 256)+".")
+		}
+		target = cs.master
+	} else {
+		if w := cs.alexa[e.recipient]; w != nil {
+			// SendAlexaOfferToMaster wants the answer alone (no trickle
+			// ICE): candidates for it are dropped.
+			if e.action == ActionSDPAnswer {
+				w.answer <- e.payload // buffered, written once
+				delete(cs.alexa, e.recipient)
+			}
+			return nil
+		}
+		target = cs.viewers[e.recipient]
+		key = e.recipient
+	}
+	if target != nil {
+		target.send(e.frame)
+		return nil
+	}
+	s.enqueueLocked(cs, key, e, now)
+	return nil
+}
+
+// enqueueLocked keeps e for recipient key until the channel's TTL passes.
+// A newer SDP offer or answer from the same sender replaces one not yet
+// delivered.
+func (s *Service) enqueueLocked(cs *channelState, key string, e *envelope, now time.Time) {
+	ttl := cs.ttl
+	if ttl <= 0 {
+		ttl = DefaultMessageTTL
+	}
+	q := cs.queue[key]
+	kept := q[:0]
+	for _, m := range q {
+		if !now.Before(m.expires) {
+			continue
+		}
+		if isSDP(e.action) && isSDP(m.action) && m.sender == e.sender {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	kept = append(kept, queued{sender: e.sender, action: e.action, frame: e.frame, expires: now.Add(ttl)})
+	if n := len(kept) - s.cfg.MaxQueued; n > 0 {
+		kept = append(kept[:0], kept[n:]...)
+	}
+	cs.queue[key] = kept
+}
+
+func isSDP(action string) bool { return action == ActionSDPOffer || action == ActionSDPAnswer }
+
+// admitLocked checks that a new connection may join cs. s.mu must be held.
+func (s *Service) admitLocked(cs *channelState, viewerID string, master bool) *awsapi.Error {
+	if s.closed {
+		return awsapi.Errorf(awsapi.ClientLimitExceeded, "The signaling service is shutting down; try again.")
+	}
+	if master || cs == nil || s.cfg.MaxViewers < 0 || cs.viewers[viewerID] != nil {
+		return nil
+	}
+	if len(cs.viewers) >= s.cfg.MaxViewers {
+		return awsapi.Errorf(awsapi.ClientLimitExceeded, "The channel already has %d viewers connected, the maximum.", s.cfg.MaxViewers)
+	}
+	return nil
+}
+
+// register makes ss the channel's master or the viewer with its id
+// ("most recent wins": a connection it replaces is closed) and hands it
+// the messages queued for it.
+//
+// It runs before the WebSocket upgrade; attach gives ss its connection.
+func (s *Service) register(ss *session, ttl time.Duration) error {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.channelLocked(ss.channel, ttl)
+	if err := s.admitLocked(cs, ss.clientID, ss.master); err != nil {
+		if len(cs.sessions()) == 0 && cs.empty() {
+			delete(s.channels, ss.channel)
+		}
+		return err
+	}
+	s.sessions.Add(1) // under mu and not closed: never concurrent with Close's Wait
+	var old *session
+	key := masterKey
+	if ss.master {
+		old, cs.master = cs.master, ss
+	} else {
+		key = ss.clientID
+		old, cs.viewers[ss.clientID] = cs.viewers[ss.clientID], ss
+	}
+	if old != nil {
+		old.shutdown(closeReplaced)
+	}
+	for _, m := range cs.queue[key] {
+		if now.Before(m.expires) {
+			ss.send(m.frame)
+		}
+	}
+	delete(cs.queue, key)
+	return nil
+}
+
+// attach gives a registered session its WebSocket.
+func (s *Service) attach(ss *session, conn *websocket.Conn) {
+	s.mu.Lock()
+	ss.conn = conn
+	s.mu.Unlock()
+}
+
+// unregister removes ss from its channel unless a newer connection took
+// its place.
+func (s *Service) unregister(ss *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cs := s.channels[ss.channel]
+	if cs == nil {
+		return
+	}
+	if ss.master {
+		if cs.master == ss {
+			cs.master = nil
+		}
+	} else if cs.viewers[ss.clientID] == ss {
+		delete(cs.viewers, ss.clientID)
+	}
+	if cs.empty() {
+		delete(s.channels, ss.channel)
+	}
+}
+
+func (s *Service) sweepLoop() {
+	defer close(s.sweepDone)
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopSweep:
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+// sweep runs the timers of every connection by the Service's clock: idle
+// timeout, GO_AWAY at the maximum duration and the close after its grace,
+// keep-alive pings; and drops expired queued messages.
+func (s *Service) sweep() {
+	now := s.now()
+	var closeIdle, goAway, closeOld, ping []*session
+	s.mu.Lock()
+	for arn, cs := range s.channels {
+		for key, q := range cs.queue {
+			kept := q[:0]
+			for _, m := range q {
+				if now.Before(m.expires) {
+					kept = append(kept, m)
+				}
+			}
+			if len(kept) == 0 {
+				delete(cs.queue, key)
+			} else {
+				cs.queue[key] = kept
+			}
+		}
+		for _, ss := range cs.sessions() {
+			switch {
+			case s.cfg.IdleTimeout > 0 && now.Sub(ss.lastActive()) >= s.cfg.IdleTimeout:
+				closeIdle = append(closeIdle, ss)
+				continue
+			case !ss.goAwayAt.IsZero():
+				if now.Sub(ss.goAwayAt) >= s.cfg.GoAwayGrace {
+					closeOld = append(closeOld, ss)
+					continue
+				}
+			case s.cfg.MaxConnectionDuration > 0 && now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration:
+				ss.goAwayAt = now
+				goAway = append(goAway, ss)
+			}
+			if ss.conn != nil && s.cfg.PingInterval > 0 && !ss.pinging && now.Sub(ss.lastPing) >= s.cfg.PingInterval {
+				ss.pinging, ss.lastPing = true, now
+				ping = append(ping, ss)
+			}
+		}
+		if cs.empty() {
+			delete(s.channels, arn)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range closeIdle {
+		ss.log.Info("signaling connection idle: closing")
+		ss.shutdown(closeIdleTimeout)
+	}
+	for _, ss := range goAway {
+		ss.log.Info("signaling connection reached its maximum duration: GO_AWAY")
+		ss.send(goAwayFrame)
+	}
+	for _, ss := range closeOld {
+		ss.shutdown(closeMaxDuration)
+	}
+	for _, ss := range ping {
+		go ss.ping()
+	}
+}

@@ -1,0 +1,346 @@
+// Package signaling serves KVS WebRTC signaling: the WebSocket endpoint
+// masters and viewers connect to with a SigV4-presigned URL, the routing of
+// SDP offers, answers and ICE candidates between them, the queue of messages
+// for recipients not yet connected, and the signaling HTTPS API
+// (GetIceServerConfig, SendAlexaOfferToMaster).
+//
+// The wire format follows the KVS WebRTC developer guide ("WebSocket APIs")
+// and what the official C and JavaScript SDKs send and expect; see
+// DecodeMessage and ServerMessage. Limits default to KVS' (10 viewers per
+// channel, 10 KB messages, 5 SDP and 20 ICE messages a second per
+// connection, 10 minutes idle, 1 hour per connection with a GO_AWAY one
+// minute before the end) and can be lifted in Config.
+//
+// # Locking
+//
+// There is one lock, Service.mu. It guards the per-channel state (who is
+// connected, the message queue, SendAlexaOfferToMaster waiters) and the
+// per-session fields marked "guarded by Service.mu". It is never held
+// across network I/O: messages are handed to a connection's writer
+// goroutine through a buffered Go channel with a non-blocking send, so a
+// slow client never stalls routing (it is disconnected when its queue is
+// full). Each connection's rate limiters belong to its reader goroutine and
+// need no lock.
+package signaling
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/catalog"
+)
+
+// Defaults for Config fields left zero. They are KVS' documented limits.
+const (
+	DefaultMaxViewers            = 10
+	DefaultSDPRate               = 5
+	DefaultICERate               = 20
+	DefaultIdleTimeout           = 10 * time.Minute
+	DefaultMaxConnectionDuration = time.Hour
+	DefaultGoAwayGrace           = time.Minute
+	DefaultMaxFrameBytes         = 64 << 10
+	DefaultPingInterval          = 30 * time.Second
+	DefaultPongTimeout           = 15 * time.Second
+	DefaultWriteTimeout          = 10 * time.Second
+	DefaultSendQueue             = 128
+	DefaultMaxQueued             = 64
+	DefaultAlexaTimeout          = 10 * time.Second
+	DefaultAlexaRate             = 5
+	DefaultSweepInterval         = time.Second
+	DefaultMessageTTL            = 60 * time.Second
+	DefaultICEServerTTL          = 300
+)
+
+// Limits of the KVS C SDK on a GetIceServerConfig answer.
+const (
+	MaxICEServers       = 5
+	MaxURIsPerICEServer = 4
+)
+
+// ChannelStore is the part of catalog.Store signaling reads.
+type ChannelStore interface {
+	GetChannel(ctx context.Context, name string) (*catalog.Channel, error)
+}
+
+// IceServer is one entry of a GetIceServerConfig IceServerList.
+type IceServer struct {
+	Uris     []string `json:"Uris"`
+	Username string   `json:"Username"`
+	Password string   `json:"Password"`
+	// Ttl is the credential's lifetime in seconds.
+	Ttl int `json:"Ttl"` //nolint:revive // wire name
+}
+
+// Config configures a Service.
+type Config struct {
+	// Store finds signaling channels by name. Required.
+	Store ChannelStore
+	// ICEServers returns the TURN (and STUN) servers for GetIceServerConfig,
+	// with credentials minted for clientID. The answer is cut to 5 entries
+	// of 4 URIs, the KVS C SDK's limits. Nil answers an empty list (TURN
+	// off).
+	ICEServers func(clientID string) []IceServer
+
+	// MaxViewers caps the viewers connected to one channel at once.
+	// Default 10 (KVS); negative: no limit.
+	MaxViewers int
+	// MaxMessageBytes caps a message's messagePayload (base64 text).
+	// Default 10240 (KVS' 10 KB); negative: only MaxFrameBytes applies.
+	MaxMessageBytes int
+	// MaxFrameBytes caps a WebSocket frame; a larger one closes the
+	// connection with status 1009. Default 64 KiB. It is raised to fit
+	// MaxMessageBytes.
+	MaxFrameBytes int
+	// SDPRate caps SDP offers and answers per second per connection.
+	// Default 5 (KVS); negative: no limit.
+	SDPRate int
+	// ICERate caps ICE candidates per second per connection. Default 20
+	// (KVS); negative: no limit.
+	ICERate int
+	// IdleTimeout closes a connection that sent nothing (no message, no
+	// ping) for that long. Default 10 minutes (KVS); negative: never.
+	IdleTimeout time.Duration
+	// MaxConnectionDuration is how long a connection may last: then it gets
+	// GO_AWAY and is closed GoAwayGrace later. Default 1 hour (KVS);
+	// negative: no limit.
+	MaxConnectionDuration time.Duration
+	// GoAwayGrace is the time between GO_AWAY and the close. Default 1
+	// minute (KVS).
+	GoAwayGrace time.Duration
+	// PingInterval is how often the server pings each connection; a ping
+	// not answered within PongTimeout closes it. Defaults 30 s and 15 s;
+	// negative PingInterval: no pings.
+	PingInterval, PongTimeout time.Duration
+	// WriteTimeout bounds one frame's write. Default 10 s.
+	WriteTimeout time.Duration
+	// SendQueue is how many outgoing frames a connection may have waiting;
+	// a client that falls further behind is disconnected. Default 128.
+	SendQueue int
+	// MaxQueued caps the messages kept for one recipient that is not
+	// connected (the oldest go first). Default 64.
+	MaxQueued int
+	// AlexaTimeout is how long SendAlexaOfferToMaster waits for the
+	// master's answer. Default 10 s.
+	AlexaTimeout time.Duration
+	// AlexaRate caps SendAlexaOfferToMaster calls per second per channel.
+	// Default 5 (KVS); negative: no limit.
+	AlexaRate int
+	// SweepInterval is how often timeouts, keep-alive pings and queue
+	// expiry are checked. Default 1 s.
+	SweepInterval time.Duration
+
+	// Now is the clock of every timeout, rate limit and message TTL.
+	// Default time.Now.
+	Now func() time.Time
+	// Logger receives the service's log. Default: discard.
+	Logger *slog.Logger
+}
+
+// ErrNoStore is returned by New when Config.Store is nil.
+var ErrNoStore = errors.New("signaling: Config.Store is required")
+
+// Service is the signaling server of one node.
+type Service struct {
+	cfg      Config
+	store    ChannelStore
+	now      func() time.Time
+	log      *slog.Logger
+	delivery delivery
+
+	mu       sync.Mutex
+	channels map[string]*channelState // by channel ARN; guarded by mu
+	closed   bool                     // guarded by mu
+	sessions sync.WaitGroup           // running connections
+
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns a running Service (its sweeper started).
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, ErrNoStore
+	}
+	cfg = cfg.withDefaults()
+	s := &Service{
+		cfg:       cfg,
+		store:     cfg.Store,
+		now:       cfg.Now,
+		log:       cfg.Logger,
+		channels:  make(map[string]*channelState),
+		stopSweep: make(chan struct{}),
+		sweepDone: make(chan struct{}),
+	}
+	s.delivery = s
+	go s.sweepLoop()
+	return s, nil
+}
+
+func (cfg Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MaxViewers, DefaultMaxViewers)
+	def(&cfg.MaxMessageBytes, DefaultMaxMessageBytes)
+	def(&cfg.MaxFrameBytes, DefaultMaxFrameBytes)
+	if cfg.MaxMessageBytes > 0 && cfg.MaxFrameBytes < cfg.MaxMessageBytes+4096 {
+		cfg.MaxFrameBytes = cfg.MaxMessageBytes + 4096
+	}
+	def(&cfg.SDPRate, DefaultSDPRate)
+	def(&cfg.ICERate, DefaultICERate)
+	def(&cfg.AlexaRate, DefaultAlexaRate)
+	def(&cfg.SendQueue, DefaultSendQueue)
+	def(&cfg.MaxQueued, DefaultMaxQueued)
+	if cfg.SendQueue < cfg.MaxQueued+8 {
+		// A connecting recipient gets its whole queue at once.
+		cfg.SendQueue = cfg.MaxQueued + 8
+	}
+	defDur(&cfg.IdleTimeout, DefaultIdleTimeout)
+	defDur(&cfg.MaxConnectionDuration, DefaultMaxConnectionDuration)
+	defDur(&cfg.GoAwayGrace, DefaultGoAwayGrace)
+	defDur(&cfg.PingInterval, DefaultPingInterval)
+	defDur(&cfg.PongTimeout, DefaultPongTimeout)
+	defDur(&cfg.WriteTimeout, DefaultWriteTimeout)
+	defDur(&cfg.AlexaTimeout, DefaultAlexaTimeout)
+	defDur(&cfg.SweepInterval, DefaultSweepInterval)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Operations returns the signaling operations for the server to mount: the
+// WebSocket endpoint on the root path (GET /, presigned SigV4) and the
+// signaling HTTPS API.
+func (s *Service) Operations() []awsapi.Operation {
+	return []awsapi.Operation{
+		{Name: "ConnectAsMasterOrViewer", Pattern: "GET /{$}", Handler: http.HandlerFunc(s.serveConnect)},
+		{Name: "GetIceServerConfig", Pattern: "POST /v1/get-ice-server-config", Handler: http.HandlerFunc(s.serveGetIceServerConfig)},
+		{Name: "SendAlexaOfferToMaster", Pattern: "POST /v1/send-alexa-offer-to-master", Handler: http.HandlerFunc(s.serveSendAlexaOfferToMaster)},
+	}
+}
+
+// Stats is a snapshot of a Service's load.
+type Stats struct {
+	// Channels is the number of channels with connections, queued
+	// messages or waiting SendAlexaOfferToMaster calls.
+	Channels int
+	// Masters and Viewers count the open connections.
+	Masters, Viewers int
+	// Queued counts the messages kept for recipients not connected.
+	Queued int
+}
+
+// Stats returns the current load.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Channels: len(s.channels)}
+	for _, c := range s.channels {
+		if c.master != nil {
+			st.Masters++
+		}
+		st.Viewers += len(c.viewers)
+		for _, q := range c.queue {
+			st.Queued += len(q)
+		}
+	}
+	return st
+}
+
+// ChannelDeleted ends everything of a deleted channel: each connection
+// gets GO_AWAY and is closed, queued messages are dropped and waiting
+// SendAlexaOfferToMaster calls fail. It is the control plane's
+// OnChannelDeleted hook.
+func (s *Service) ChannelDeleted(_ context.Context, c *catalog.Channel) {
+	s.mu.Lock()
+	cs := s.channels[c.ARN]
+	delete(s.channels, c.ARN)
+	s.mu.Unlock()
+	if cs == nil {
+		return
+	}
+	for _, ss := range cs.sessions() {
+		ss.goAway(closeChannelDeleted)
+	}
+	for _, w := range cs.alexa {
+		close(w.gone)
+	}
+	s.log.Info("signaling channel deleted: connections closed", "channel", c.ARN)
+}
+
+// ReconnectICEServers sends RECONNECT_ICE_SERVER to every connection, as
+// KVS does when the TURN servers it handed out are going away: clients
+// fetch a new GetIceServerConfig.
+func (s *Service) ReconnectICEServers() {
+	frame := (&ServerMessage{MessageType: TypeReconnectICEServer}).encode()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cs := range s.channels {
+		for _, ss := range cs.sessions() {
+			ss.send(frame)
+		}
+	}
+}
+
+// Close sends GO_AWAY to every connection, closes them and waits (up to
+// ctx's deadline) for them to end. New connections are refused from then
+// on.
+func (s *Service) Close(ctx context.Context) error {
+	var sessions []*session
+	var conns []*websocket.Conn
+	s.closeOnce.Do(func() {
+		close(s.stopSweep)
+		<-s.sweepDone
+		s.mu.Lock()
+		s.closed = true
+		for _, cs := range s.channels {
+			for _, ss := range cs.sessions() {
+				sessions = append(sessions, ss)
+				if ss.conn != nil {
+					conns = append(conns, ss.conn)
+				}
+			}
+			for _, w := range cs.alexa {
+				close(w.gone)
+			}
+			cs.alexa = nil
+		}
+		s.mu.Unlock()
+	})
+	for _, ss := range sessions {
+		ss.goAway(closeShutdown)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.sessions.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
