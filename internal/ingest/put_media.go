@@ -1,0 +1,452 @@
+package ingest
+
+import (
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/media/mkv"
+)
+
+// stopReason says why a connection was told to stop reading.
+type stopReason int32
+
+const (
+	stopNone stopReason = iota
+	stopTakenOver
+	stopDeleted
+	stopClosing
+	stopMaxDuration
+	stopAckFailed
+)
+
+// conn is one PutMedia connection.
+type conn struct {
+	s          *Service
+	stream     string
+	rc         *http.ResponseController
+	reason     atomic.Int32
+	acks       chan ack
+	readerDone chan struct{}
+}
+
+func (c *conn) stop(r stopReason) {
+	if c.reason.CompareAndSwap(int32(stopNone), int32(r)) {
+		// Unblock the body read.
+		_ = c.rc.SetReadDeadline(time.Now())
+	}
+}
+
+func (c *conn) stopped() stopReason { return stopReason(c.reason.Load()) }
+
+// putMedia serves PutMedia: POST /putMedia with a streaming MKV body.
+// https://docs.aws.amazon.com/kinesisvideostreams/latest/dg/API_dataplane_PutMedia.html
+func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
+	st, err := s.resolveStream(r)
+	if err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
+	relative := false
+	switch tt := strings.ToUpper(r.Header.Get("x-amzn-fragment-timecode-type")); tt {
+	case "", "ABSOLUTE":
+	case "RELATIVE":
+		relative = true
+	default:
+		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE, not %q.", tt))
+		return
+	}
+	var startTS time.Time
+	if v := r.Header.Get("x-amzn-producer-start-timestamp"); v != "" {
+		secs, err := strconv.ParseFloat(v, 64)
+		if err != nil || secs < 0 || math.IsInf(secs, 0) || secs > 1e11 {
+			awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-producer-start-timestamp %q is not epoch seconds.", v))
+			return
+		}
+		startTS = time.Unix(0, int64(math.Round(secs*1e3))*int64(time.Millisecond))
+	} else if relative {
+		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-producer-start-timestamp is required with RELATIVE fragment timecodes."))
+		return
+	}
+	ackRequired := true
+	switch r.Header.Get("x-amzn-fragment-acknowledgment-required") {
+	case "0", "false", "FALSE", "False":
+		ackRequired = false
+	}
+
+	c := &conn{s: s, stream: st.Name, rc: http.NewResponseController(w), acks: make(chan ack, 64), readerDone: make(chan struct{})}
+	if err := s.register(c); err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
+	defer s.unregister(c)
+	log := s.log.With("stream", st.Name, "request_id", awsapi.RequestIDFrom(r.Context()))
+	log.Debug("putmedia: connected", "retention_hours", st.DataRetentionInHours)
+
+	// Acks flow while the body is still being read (HTTP/1.1 needs this
+	// switched on; HTTP/2 is full duplex anyway).
+	_ = c.rc.EnableFullDuplex()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_ = c.rc.Flush()
+
+	maxDur := time.AfterFunc(s.cfg.MaxConnectionDuration, func() { c.stop(stopMaxDuration) })
+	defer maxDur.Stop()
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeAcks(w, ackRequired)
+	}()
+	in := &ingestor{
+		c: c, retain: st.DataRetentionInHours > 0, relative: relative, start: startTS,
+		body: &idleReader{r: r.Body, c: c, idle: s.cfg.IdleTimeout},
+	}
+	in.run()
+	close(c.readerDone)
+	close(c.acks)
+	<-writerDone
+	log.Debug("putmedia: done", "fragments", in.fragments, "bytes", in.body.n, "stop", c.stopped())
+}
+
+// idleReader reads the request body, closing it when no data arrives for
+// idle or when the connection is told to stop.
+type idleReader struct {
+	r    io.Reader
+	c    *conn
+	idle time.Duration
+	set  time.Time
+	n    int64
+}
+
+var errStopped = errors.New("ingest: connection stopped")
+
+func (b *idleReader) Read(p []byte) (int, error) {
+	if b.c.stopped() != stopNone {
+		return 0, errStopped
+	}
+	if now := time.Now(); now.Sub(b.set) > b.idle/8 {
+		_ = b.c.rc.SetReadDeadline(now.Add(b.idle))
+		b.set = now
+		if b.c.stopped() != stopNone { // raced with stop
+			_ = b.c.rc.SetReadDeadline(now)
+		}
+	}
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// ingestor turns the MKV body into fragments.
+type ingestor struct {
+	c        *conn
+	body     *idleReader
+	retain   bool
+	relative bool
+	start    time.Time
+
+	header    *archive.Header
+	tags      []byte
+	fragments int
+
+	// Current fragment (between ClusterStart and Cluster).
+	inCluster bool
+	num       archive.Number
+	tcMillis  uint64
+	producer  time.Time
+
+	// Last fragment.
+	haveLast     bool
+	lastProducer time.Time
+	lastTC       uint64
+}
+
+func (in *ingestor) send(a ack) { in.c.acks <- a }
+
+// fail sends an ERROR ack for the current (or last) fragment.
+func (in *ingestor) fail(id ErrorID) {
+	a := ack{event: eventError, errID: id}
+	if in.inCluster {
+		a.timecode, a.hasTC, a.number = in.tcMillis, true, in.num.String()
+	} else if in.haveLast {
+		a.timecode, a.hasTC = in.lastTC, true
+	}
+	in.send(a)
+}
+
+func (in *ingestor) run() {
+	cfg := &in.c.s.cfg
+	rd := mkv.NewReader(in.body, mkv.ReaderConfig{MaxClusterSize: cfg.MaxFragmentSize, BufferSize: 16 << 10})
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			in.readError(err)
+			return
+		}
+		switch ev {
+		case mkv.EventHeader:
+			in.header, in.tags = nil, nil
+		case mkv.EventTracks:
+			tr := rd.Tracks()
+			if len(tr.Entries) > cfg.MaxTracks {
+				in.fail(MoreThanAllowedTracksFound)
+				return
+			}
+			in.header = &archive.Header{TimecodeScale: rd.Info().TimecodeScale, Tracks: append([]byte(nil), tr.Raw...)}
+		case mkv.EventTags:
+			tags := rd.Tags()
+			n := 0
+			for _, t := range tags.Tags {
+				if len(t.Targets.TrackUIDs) > 0 {
+					continue // per-track tags (muxers write these) are not fragment metadata
+				}
+				for _, st := range t.SimpleTags {
+					if !mkv.IsReservedTagName(st.Name) {
+						n++
+					}
+				}
+			}
+			if n > cfg.MaxFragmentTags {
+				in.fail(FragmentMetadataLimitReached)
+				return
+			}
+			in.tags = append([]byte(nil), tags.Raw...)
+		case mkv.EventClusterStart:
+			if !in.clusterStart(rd) {
+				return
+			}
+		case mkv.EventCluster:
+			if !in.cluster(rd) {
+				return
+			}
+		}
+	}
+}
+
+func (in *ingestor) clusterStart(rd *mkv.Reader) bool {
+	c := rd.Cluster()
+	scale := in.header.TimecodeScale
+	if scale == 0 || c.Timecode > math.MaxInt64/scale {
+		in.fail(InvalidProducerTimestamp)
+		return false
+	}
+	ns := int64(c.Timecode * scale)
+	in.tcMillis = uint64(ns / int64(time.Millisecond))
+	var producer time.Time
+	if in.relative {
+		producer = in.start.Add(time.Duration(ns))
+	} else {
+		producer = time.Unix(0, ns)
+	}
+	if in.haveLast && producer.Before(in.lastProducer) {
+		in.inCluster = true
+		in.num = archive.Number{}
+		a := ack{event: eventError, errID: FragmentTimecodeLesserThanPrev, timecode: in.tcMillis, hasTC: true}
+		in.send(a)
+		return false
+	}
+	in.inCluster = true
+	in.producer = producer
+	in.num = in.c.s.cfg.Archive.NewNumber()
+	in.send(ack{event: eventBuffering, timecode: in.tcMillis, hasTC: true, number: in.num.String()})
+	return true
+}
+
+func (in *ingestor) cluster(rd *mkv.Reader) bool {
+	cfg := &in.c.s.cfg
+	c := rd.Cluster()
+	dur := fragmentDuration(c, rd.Tracks(), in.header.TimecodeScale)
+	if dur > cfg.MaxFragmentDuration {
+		in.fail(MaxFragmentDurationReached)
+		return false
+	}
+	f := &archive.Fragment{
+		Number: in.num, ProducerTime: in.producer, Timecode: c.Timecode, Duration: dur,
+		Frames: len(c.Frames), Header: in.header, Tags: in.tags,
+	}
+	done, err := cfg.Archive.Put(in.c.stream, f, c.Raw, in.retain)
+	if err != nil {
+		if errors.Is(err, archive.ErrStreamDeleted) {
+			in.fail(StreamDeleted)
+		} else {
+			in.c.s.log.Error("ingest: store fragment", "stream", in.c.stream, "err", err)
+			in.fail(InternalError)
+		}
+		return false
+	}
+	in.send(ack{event: eventReceived, timecode: in.tcMillis, hasTC: true, number: in.num.String(), durable: done})
+	in.fragments++
+	in.inCluster, in.tags = false, nil
+	in.haveLast, in.lastProducer, in.lastTC = true, in.producer, in.tcMillis
+	return true
+}
+
+// readError ends the stream: cleanly at EOF, else with the ERROR ack KVS
+// sends for the condition.
+func (in *ingestor) readError(err error) {
+	switch in.c.stopped() {
+	case stopTakenOver, stopClosing, stopAckFailed:
+		return
+	case stopDeleted:
+		in.fail(StreamDeleted)
+		return
+	case stopMaxDuration:
+		in.fail(MaxConnectionDurationReached)
+		return
+	}
+	switch {
+	case errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
+		if in.inCluster {
+			in.fail(InvalidMKVData)
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Idle: no data for IdleTimeout. Close quietly; the producer
+		// reconnects.
+	case errors.Is(err, mkv.ErrTooLarge):
+		in.fail(MaxFragmentSizeReached)
+	case errors.Is(err, mkv.ErrUnknownTrack):
+		in.fail(TrackNumberMismatch)
+	case errors.Is(err, mkv.ErrInvalid), errors.Is(err, mkv.ErrTruncated), errors.Is(err, mkv.ErrTooDeep),
+		errors.Is(err, mkv.ErrLacing), errors.Is(err, mkv.ErrUnsupported):
+		in.fail(InvalidMKVData)
+	default:
+		in.fail(StreamReadError)
+	}
+}
+
+// fragmentDuration estimates the time a Cluster's frames cover: for each
+// track, from the Cluster timecode to its last frame plus one frame
+// (BlockDuration, else the track's DefaultDuration, else the track's mean
+// frame interval).
+func fragmentDuration(c *mkv.Cluster, tracks *mkv.Tracks, scale uint64) time.Duration {
+	type span struct {
+		first, last int64
+		n           int
+		lastDur     int64
+	}
+	spans := map[uint64]*span{}
+	for i := range c.Frames {
+		f := &c.Frames[i]
+		t := c.Time(f)
+		sp := spans[f.Track]
+		if sp == nil {
+			sp = &span{first: t, last: t}
+			spans[f.Track] = sp
+		}
+		sp.first, sp.n = min(sp.first, t), sp.n+1
+		if t >= sp.last {
+			sp.last, sp.lastDur = t, int64(f.Duration)
+		}
+	}
+	var end int64
+	for track, sp := range spans {
+		step := sp.lastDur
+		if step == 0 && tracks != nil {
+			if tr := tracks.Track(track); tr != nil && tr.DefaultDuration > 0 && scale > 0 {
+				step = int64(tr.DefaultDuration / scale)
+			}
+		}
+		if step == 0 && sp.n > 1 {
+			step = (sp.last - sp.first) / int64(sp.n-1)
+		}
+		end = max(end, sp.last+step)
+	}
+	ticks := end - int64(c.Timecode)
+	if ticks <= 0 {
+		return 0
+	}
+	return time.Duration(ticks) * time.Duration(scale)
+}
+
+// writeAcks owns the response: it writes every ack the reader sends, turns
+// durability results into PERSISTED (or ERROR 5001) in fragment order, and
+// sends IDLE when nothing was written for IdleAckInterval. It returns once
+// the reader is done and every pending fragment got its last ack.
+func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
+	cfg := &c.s.cfg
+	type pending struct {
+		tc     uint64
+		number string
+		done   <-chan error
+	}
+	var (
+		queue  []pending
+		buf    []byte
+		failed bool
+		acks   = c.acks
+	)
+	idle := time.NewTimer(cfg.IdleAckInterval)
+	defer idle.Stop()
+	add := func(a ack) {
+		if a.durable != nil {
+			queue = append(queue, pending{a.timecode, a.number, a.durable})
+		}
+		if required || a.event == eventError {
+			buf = appendAck(buf, a)
+		}
+	}
+	for acks != nil || len(queue) > 0 {
+		var head <-chan error
+		if len(queue) > 0 {
+			head = queue[0].done
+		}
+		select {
+		case a, ok := <-acks:
+			if !ok {
+				acks = nil
+				continue
+			}
+			add(a)
+		drain:
+			for {
+				select {
+				case a, ok := <-acks:
+					if !ok {
+						acks = nil
+						break drain
+					}
+					add(a)
+				default:
+					break drain
+				}
+			}
+		case err := <-head:
+			p := queue[0]
+			queue = queue[1:]
+			if err == nil {
+				if required {
+					buf = appendAck(buf, ack{event: eventPersisted, timecode: p.tc, hasTC: true, number: p.number})
+				}
+			} else {
+				buf = appendAck(buf, ack{event: eventError, timecode: p.tc, hasTC: true, number: p.number, errID: ArchivalError})
+			}
+		case <-idle.C:
+			if required {
+				buf = appendAck(buf, ack{event: eventIdle})
+			}
+		}
+		if len(buf) == 0 || failed {
+			buf = buf[:0]
+			continue
+		}
+		_ = c.rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+		_, err := w.Write(buf)
+		if err == nil {
+			err = c.rc.Flush()
+		}
+		buf = buf[:0]
+		if err != nil {
+			failed = true
+			c.stop(stopAckFailed)
+		}
+		idle.Reset(cfg.IdleAckInterval)
+	}
+}
