@@ -150,7 +150,7 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 	}
 
 	// Each half of KVS builds its components in its own file of this
-	// package (signaling.go, media.go) and returns its operations.
+	// package (signaling.go, media.go, console.go) and returns its operations.
 	signalingOps, err := s.buildSignaling()
 	if err != nil {
 		return nil, err
@@ -159,7 +159,11 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handler = s.routes(s.control.Operations(), signalingOps, mediaOps)
+	consoleOps, err := s.buildConsole()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.routes(s.control.Operations(), signalingOps, mediaOps, consoleOps)
 	return s, nil
 }
 
