@@ -1,0 +1,120 @@
+// Package console serves openkvs' browser console: static pages, embedded
+// in the binary, that talk to the server only through the public KVS APIs,
+// signed in the browser like any other client's requests.
+//
+// The channel player at /webrtc connects to a signaling channel as viewer
+// or master (camera or a generated canvas stream) and shows the video, live
+// WebRTC statistics and a log. Its scripts are served under /console/.
+package console
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/openkvs/openkvs/internal/awsapi"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// AssetPrefix is the path under which the console's scripts and styles are
+// served.
+const AssetPrefix = "/console/"
+
+// Config configures a Console.
+type Config struct {
+	// Region is the region the pages' forms start with. Defaults to
+	// "us-east-1".
+	Region string
+	// Logger receives the console's log. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Console serves the console pages and their assets.
+type Console struct {
+	region string
+	log    *slog.Logger
+	static fs.FS
+	pages  *template.Template
+}
+
+// New returns a Console for cfg.
+func New(cfg Config) (*Console, error) {
+	c := &Console{region: cfg.Region, log: cfg.Logger}
+	if c.region == "" {
+		c.region = "us-east-1"
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	c.static = sub
+	c.pages, err = template.ParseFS(sub, "*.html")
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return c, nil
+}
+
+// Operations returns the console's pages as unsigned operations: the pages
+// hold no secrets, and every request they make is signed by the browser.
+func (c *Console) Operations() []awsapi.Operation {
+	return []awsapi.Operation{
+		{Name: "ConsoleWebRTC", Pattern: "GET /webrtc", Auth: awsapi.AuthNone, Handler: c.page("webrtc.html")},
+		{Name: "ConsoleAsset", Pattern: "GET " + AssetPrefix, Auth: awsapi.AuthNone, Handler: c.assets()},
+	}
+}
+
+// pageData is what the page templates see.
+type pageData struct {
+	// Region is the form's initial region.
+	Region string
+}
+
+// page serves one HTML template of the console.
+func (c *Console) page(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var buf bytes.Buffer
+		if err := c.pages.ExecuteTemplate(&buf, name, pageData{Region: c.region}); err != nil {
+			c.log.Error("console page", "page", name, "err", err)
+			http.Error(w, "console page failed", http.StatusInternalServerError)
+			return
+		}
+		setHeaders(w)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(buf.Bytes())
+	})
+}
+
+// assets serves the console's scripts and styles under AssetPrefix.
+func (c *Console) assets() http.Handler {
+	files := http.StripPrefix(AssetPrefix, http.FileServerFS(c.static))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setHeaders(w)
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+// setHeaders sets the headers every console response carries: always
+// revalidate (the files change with the binary), and keep the page out of
+// frames and off other origins' scripts.
+func setHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+}
