@@ -44,11 +44,18 @@ func (s *Server) buildSignaling() ([]awsapi.Operation, error) {
 			return out
 		}
 	}
+	lim := s.cfg.Signaling
 	svc, err := signaling.New(signaling.Config{
-		Store:      s.store,
-		ICEServers: ice,
-		Now:        s.now,
-		Logger:     s.log.With("component", "signaling"),
+		Store:                 s.store,
+		ICEServers:            ice,
+		MaxViewers:            lim.MaxViewers,
+		MaxMessageBytes:       lim.MaxMessageBytes,
+		SDPRate:               lim.SDPRate,
+		ICERate:               lim.ICERate,
+		IdleTimeout:           lim.IdleTimeout,
+		MaxConnectionDuration: lim.MaxConnectionDuration,
+		Now:                   s.now,
+		Logger:                s.log.With("component", "signaling"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signaling: %w", err)

@@ -216,9 +216,16 @@ func (s *Service) register(ss *session, ttl time.Duration) error {
 }
 
 // attach gives a registered session its WebSocket.
+// Frames queued since register (and a close requested meanwhile) are
+// written from then on.
 func (s *Service) attach(ss *session, conn *websocket.Conn) {
 	s.mu.Lock()
+	ss.wmu.Lock()
 	ss.conn = conn
+	if len(ss.wq) > 0 || ss.closing {
+		ss.startWriterLocked()
+	}
+	ss.wmu.Unlock()
 	s.mu.Unlock()
 }
 
@@ -258,8 +265,8 @@ func (s *Service) sweepLoop() {
 }
 
 // sweep runs the timers of every connection by the Service's clock: idle
-// timeout, GO_AWAY at the maximum duration and the close after its grace,
-// keep-alive pings; and drops expired queued messages.
+// timeout, GO_AWAY GoAwayGrace before the maximum duration and the close at
+// it, keep-alive pings; and drops expired queued messages.
 func (s *Service) sweep() {
 	now := s.now()
 	var closeIdle, goAway, closeOld, ping []*session
@@ -284,11 +291,11 @@ func (s *Service) sweep() {
 				closeIdle = append(closeIdle, ss)
 				continue
 			case !ss.goAwayAt.IsZero():
-				if now.Sub(ss.goAwayAt) >= s.cfg.GoAwayGrace {
+				if now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration {
 					closeOld = append(closeOld, ss)
 					continue
 				}
-			case s.cfg.MaxConnectionDuration > 0 && now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration:
+			case s.cfg.MaxConnectionDuration > 0 && now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration-s.cfg.GoAwayGrace:
 				ss.goAwayAt = now
 				goAway = append(goAway, ss)
 			}

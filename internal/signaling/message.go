@@ -90,7 +90,8 @@ func DecodeMessage(data []byte, maxPayload int) (ClientMessage, error) {
 		return m, msgErr(awsapi.InvalidArgument, "The message is not a JSON object.")
 	}
 	m := w.message()
-	if w.CorrelationID != nil && !idPattern.MatchString(m.CorrelationID) {
+	// An empty correlationId is no correlationId (as the JS SDK treats it).
+	if m.CorrelationID != "" && !idPattern.MatchString(m.CorrelationID) {
 		// Answer with the id truncated so the client can still match it.
 		if len(m.CorrelationID) > 256 {
 			m.CorrelationID = m.CorrelationID[:256]

@@ -34,9 +34,13 @@ var (
 var goAwayFrame = (&ServerMessage{MessageType: TypeGoAway}).encode()
 
 // session is one master or viewer WebSocket connection.
+//
+// An idle connection costs one goroutine (its reader): frames for the
+// client are queued in wq and written by a goroutine that runs only while
+// there is something to write (flush).
 type session struct {
 	svc *Service
-	// conn is set once, under Service.mu, right after the upgrade.
+	// conn is set once, under Service.mu and wmu, right after the upgrade.
 	conn        *websocket.Conn
 	log         *slog.Logger
 	channel     string // ARN
@@ -44,17 +48,22 @@ type session struct {
 	master      bool
 	connectedAt time.Time
 
-	// out carries frames to the writer goroutine.
-	out chan []byte
-	// closing is closed when the connection is to end; reason says how.
-	closing   chan struct{}
-	closeOnce sync.Once
-	reason    closeReason
-	// writerDone is closed when the writer goroutine has closed the
-	// WebSocket.
-	writerDone chan struct{}
+	// wmu guards the write side: the queue, the writer's state and the
+	// close request.
+	wmu sync.Mutex
+	// wq holds frames for the client, oldest first.
+	wq [][]byte
+	// writing: a flush goroutine is running.
+	writing bool
+	// closing: the connection is to end with reason once wq is written.
+	closing bool
+	reason  closeReason
+	// done is closed when the WebSocket has been closed.
+	done chan struct{}
 	// active is the Service clock's UnixNano of the client's last frame.
 	active atomic.Int64
+	// ended is set once shutdown was requested; the reader stops routing.
+	ended atomic.Bool
 
 	// Guarded by Service.mu.
 	goAwayAt time.Time // when GO_AWAY for the maximum duration was sent
@@ -74,9 +83,7 @@ func (s *Service) newSession(channel, clientID string, master bool) *session {
 		master:      master,
 		connectedAt: now,
 		lastPing:    now,
-		out:         make(chan []byte, s.cfg.SendQueue),
-		closing:     make(chan struct{}),
-		writerDone:  make(chan struct{}),
+		done:        make(chan struct{}),
 		sdpLimit:    newBucket(s.cfg.SDPRate, now),
 		iceLimit:    newBucket(s.cfg.ICERate, now),
 	}
@@ -93,25 +100,51 @@ func (ss *session) lastActive() time.Time { return time.Unix(0, ss.active.Load()
 
 func (ss *session) touch() { ss.active.Store(ss.svc.now().UnixNano()) }
 
-// send queues frame for the client without blocking; a client whose queue
-// is full is disconnected. It may be called with Service.mu held.
+// send queues frame for the client without blocking; a client with
+// Config.SendQueue frames already waiting is disconnected. It may be
+// called with Service.mu held.
 func (ss *session) send(frame []byte) {
-	select {
-	case ss.out <- frame:
-	default:
-		ss.log.Warn("signaling client too slow: send queue full, disconnecting")
-		ss.shutdown(closeSlowClient)
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if ss.closing {
+		return
 	}
+	if len(ss.wq) >= ss.svc.cfg.SendQueue {
+		ss.log.Warn("signaling client too slow: send queue full, disconnecting")
+		ss.requestCloseLocked(closeSlowClient)
+		return
+	}
+	ss.wq = append(ss.wq, frame)
+	ss.startWriterLocked()
 }
 
-// shutdown asks the writer to flush what is queued and close the
-// connection with r. Only the first call counts. It may be called with
-// Service.mu held.
+// shutdown asks for what is queued to be written and the connection closed
+// with r. Only the first call counts. It may be called with Service.mu
+// held.
 func (ss *session) shutdown(r closeReason) {
-	ss.closeOnce.Do(func() {
-		ss.reason = r
-		close(ss.closing)
-	})
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	ss.requestCloseLocked(r)
+}
+
+func (ss *session) requestCloseLocked(r closeReason) {
+	if ss.closing {
+		return
+	}
+	ss.closing, ss.reason = true, r
+	ss.ended.Store(true)
+	ss.startWriterLocked()
+}
+
+// startWriterLocked starts a flush goroutine unless one runs or the
+// WebSocket is not attached yet (attach starts it then). ss.wmu must be
+// held.
+func (ss *session) startWriterLocked() {
+	if ss.writing || ss.conn == nil {
+		return
+	}
+	ss.writing = true
+	go ss.flush()
 }
 
 // goAway sends GO_AWAY, then closes with r.
@@ -120,10 +153,55 @@ func (ss *session) goAway(r closeReason) {
 	ss.shutdown(r)
 }
 
+// flush writes queued frames until the queue is empty, then exits; once a
+// close was requested and everything before it is written (or a write
+// failed), it closes the WebSocket.
+func (ss *session) flush() {
+	for {
+		ss.wmu.Lock()
+		if len(ss.wq) == 0 {
+			if !ss.closing {
+				ss.writing = false
+				ss.wmu.Unlock()
+				return
+			}
+			r := ss.reason
+			ss.wmu.Unlock()
+			ss.closeConn(r)
+			return
+		}
+		f := ss.wq[0]
+		ss.wq[0] = nil
+		ss.wq = ss.wq[1:]
+		if len(ss.wq) == 0 {
+			ss.wq = nil // let the backing array go
+		}
+		ss.wmu.Unlock()
+		if err := ss.write(f); err != nil {
+			ss.log.Debug("signaling write failed", "err", err)
+			ss.wmu.Lock()
+			ss.wq = nil
+			ss.closing = true
+			ss.ended.Store(true)
+			ss.wmu.Unlock()
+			ss.conn.CloseNow()
+			close(ss.done)
+			return
+		}
+	}
+}
+
+func (ss *session) closeConn(r closeReason) {
+	if r.text != "" || r.code != websocket.StatusNormalClosure {
+		ss.log.Debug("closing signaling connection", "reason", r.text)
+	}
+	_ = ss.conn.Close(r.code, r.text)
+	close(ss.done)
+}
+
 // run serves the connection until it ends: it reads and routes client
-// messages while a second goroutine writes.
+// messages; frames for the client are written by flush.
 func (ss *session) run() {
-	go ss.writeLoop()
 	for {
 		typ, data, err := ss.conn.Read(context.Background())
 		if err != nil {
@@ -138,44 +216,16 @@ func (ss *session) run() {
 			// same JSON.
 			ss.log.Debug("binary frame from signaling client")
 		}
+		if ss.ended.Load() {
+			// GO_AWAY or a replacement: the connection is going; what it
+			// still sends is not routed.
+			continue
+		}
 		ss.handle(data)
 	}
 	ss.shutdown(closeClientGone)
-	<-ss.writerDone
+	<-ss.done
 	ss.svc.unregister(ss)
-}
-
-// writeLoop writes queued frames; when the session is shutting down it
-// writes what is already queued (GO_AWAY), then closes the WebSocket.
-func (ss *session) writeLoop() {
-	defer close(ss.writerDone)
-	for {
-		select {
-		case f := <-ss.out:
-			if err := ss.write(f); err != nil {
-				ss.log.Debug("signaling write failed", "err", err)
-				ss.shutdown(closeClientGone)
-				ss.conn.CloseNow()
-				return
-			}
-		case <-ss.closing:
-			for drained := false; !drained; {
-				select {
-				case f := <-ss.out:
-					if ss.write(f) != nil {
-						drained = true
-					}
-				default:
-					drained = true
-				}
-			}
-			if ss.reason.text != "" || ss.reason.code != websocket.StatusNormalClosure {
-				ss.log.Debug("closing signaling connection", "reason", ss.reason.text)
-			}
-			_ = ss.conn.Close(ss.reason.code, ss.reason.text)
-			return
-		}
-	}
 }
 
 func (ss *session) write(f []byte) error {
@@ -192,13 +242,9 @@ func (ss *session) ping() {
 	ss.svc.mu.Lock()
 	ss.pinging = false
 	ss.svc.mu.Unlock()
-	if err != nil {
-		select {
-		case <-ss.closing:
-		default:
-			ss.log.Info("signaling client did not answer ping: closing", "err", err)
-			ss.shutdown(closePingTimeout)
-		}
+	if err != nil && !ss.ended.Load() {
+		ss.log.Info("signaling client did not answer ping: closing", "err", err)
+		ss.shutdown(closePingTimeout)
 	}
 }
 

@@ -107,12 +107,12 @@ type Config struct {
 	// IdleTimeout closes a connection that sent nothing (no message, no
 	// ping) for that long. Default 10 minutes (KVS); negative: never.
 	IdleTimeout time.Duration
-	// MaxConnectionDuration is how long a connection may last: then it gets
-	// GO_AWAY and is closed GoAwayGrace later. Default 1 hour (KVS);
-	// negative: no limit.
+	// MaxConnectionDuration is how long a connection may last: it gets
+	// GO_AWAY GoAwayGrace before and is closed at the end. Default 1 hour
+	// (KVS); negative: no limit.
 	MaxConnectionDuration time.Duration
-	// GoAwayGrace is the time between GO_AWAY and the close. Default 1
-	// minute (KVS).
+	// GoAwayGrace is the time between GO_AWAY and the close at the maximum
+	// connection duration. Default 1 minute (KVS).
 	GoAwayGrace time.Duration
 	// PingInterval is how often the server pings each connection; a ping
 	// not answered within PongTimeout closes it. Defaults 30 s and 15 s;
