@@ -137,25 +137,34 @@ func (s *Service) deliver(e *envelope) *MessageError {
 }
 
 // enqueueLocked keeps e for recipient key until the channel's TTL passes.
-// A newer SDP offer or answer from the same sender replaces one not yet
-// delivered.
+// A newer SDP offer or answer from the same sender takes the place of one
+// not yet delivered (so it still comes before the candidates that
+// followed it).
 func (s *Service) enqueueLocked(cs *channelState, key string, e *envelope, now time.Time) {
 	ttl := cs.ttl
 	if ttl <= 0 {
 		ttl = DefaultMessageTTL
 	}
+	m := queued{sender: e.sender, action: e.action, frame: e.frame, expires: now.Add(ttl)}
 	q := cs.queue[key]
 	kept := q[:0]
-	for _, m := range q {
-		if !now.Before(m.expires) {
+	replaced := false
+	for _, old := range q {
+		if !now.Before(old.expires) {
 			continue
 		}
-		if isSDP(e.action) && isSDP(m.action) && m.sender == e.sender {
+		if isSDP(e.action) && isSDP(old.action) && old.sender == e.sender {
+			if !replaced {
+				kept = append(kept, m)
+				replaced = true
+			}
 			continue
 		}
+		kept = append(kept, old)
+	}
+	if !replaced {
 		kept = append(kept, m)
 	}
-	kept = append(kept, queued{sender: e.sender, action: e.action, frame: e.frame, expires: now.Add(ttl)})
 	if n := len(kept) - s.cfg.MaxQueued; n > 0 {
 		kept = append(kept[:0], kept[n:]...)
 	}
