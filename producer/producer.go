@@ -84,7 +84,7 @@ type Stats struct {
 	FragmentsPersisted uint64 // PERSISTED (or RECEIVED with AckOnReceived)
 	FragmentsDropped   uint64
 	ErrorAcks          uint64
-	BytesSent          int64 // request body bytes, resends included
+	BytesSent          int64  // request body bytes, resends included
 	Connections        uint64 // PutMedia requests started
 	// BufferedFragments, BufferedBytes and BufferedDuration describe what
 	// is kept until PERSISTED, the fragment being built included.
