@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/openkvs/openkvs/internal/archive"
@@ -33,6 +34,8 @@ type Config struct {
 	Archive *archive.Archive
 	// Streams is the catalog. Required.
 	Streams Streams
+	// Media configures GetMedia and GetMediaForFragmentList.
+	Media MediaConfig
 	// Sessions configures HLS and DASH streaming sessions (sessions.go).
 	Sessions SessionConfig
 	// Now returns the current time. Defaults to time.Now.
@@ -41,10 +44,29 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// MediaConfig configures the MKV-streaming operations, GetMedia and
+// GetMediaForFragmentList.
+type MediaConfig struct {
+	// MaxGetMediaPerStream bounds the concurrent GetMedia sessions of one
+	// stream; one more is refused with ConnectionLimitExceededException.
+	// KVS documents no figure. Defaults to 10; negative removes the limit.
+	MaxGetMediaPerStream int
+	// WriteTimeout ends a GetMedia or GetMediaForFragmentList response
+	// whose client has not taken one chunk for this long, so a reader
+	// that stops reading does not hold a session forever. Defaults to
+	// 30 s.
+	WriteTimeout time.Duration
+}
+
 // Service serves the media and archived-media APIs.
 type Service struct {
 	cfg Config
 	log *slog.Logger
+
+	mu       sync.Mutex
+	closed   bool
+	sessions map[string]map[*mediaSession]struct{} // GetMedia, by stream
+	changed  chan struct{}                         // closed when sessions changes
 }
 
 // New returns a Service for cfg.
@@ -61,11 +83,42 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: cfg.Logger}, nil
+	if cfg.Media.MaxGetMediaPerStream == 0 {
+		cfg.Media.MaxGetMediaPerStream = 10
+	}
+	if cfg.Media.WriteTimeout <= 0 {
+		cfg.Media.WriteTimeout = 30 * time.Second
+	}
+	return &Service{cfg: cfg, log: cfg.Logger, sessions: make(map[string]map[*mediaSession]struct{}), changed: make(chan struct{})}, nil
 }
 
 // Operations returns the service's operations for the server's routing
 // table.
 func (s *Service) Operations() []awsapi.Operation {
 	return append(s.mediaOperations(), s.sessionOperations()...)
+}
+
+// CloseStream ends every GetMedia session reading stream (the stream was
+// deleted).
+func (s *Service) CloseStream(stream string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for m := range s.sessions[stream] {
+		m.cancel()
+	}
+}
+
+// Close ends every GetMedia session and refuses new ones, so that a
+// server shutting down need not wait for readers that never stop. It
+// always returns nil.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for _, set := range s.sessions {
+		for m := range set {
+			m.cancel()
+		}
+	}
+	return nil
 }
