@@ -1,0 +1,308 @@
+package playback
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// post sends a JSON request to op and returns the status and body.
+func (e *env) post(op string, body any) (int, []byte) {
+	e.t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := http.Post(e.srv.URL+"/"+op, "application/json", bytes.NewReader(b))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (e *env) get(u string) (int, http.Header, []byte) {
+	e.t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, out
+}
+
+// sessionURL asks for an HLS (or DASH) session and returns its URL.
+func (e *env) sessionURL(op string, req map[string]any) string {
+	e.t.Helper()
+	status, body := e.post(op, req)
+	if status != http.StatusOK {
+		e.t.Fatalf("%s: %d %s", op, status, body)
+	}
+	var out map[string]string
+	if err := json.Unmarshal(body, &out); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, v := range out {
+		return v
+	}
+	e.t.Fatalf("%s: empty answer %s", op, body)
+	return ""
+}
+
+func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
+
+func rangeSelector(kind string, start, end time.Time) map[string]any {
+	return map[string]any{"FragmentSelectorType": kind, "TimestampRange": map[string]any{"StartTimestamp": epoch(start), "EndTimestamp": epoch(end)}}
+}
+
+// TestHLSOnDemandWithFFmpeg plays ON_DEMAND sessions of both test files in
+// both container formats to the end with ffmpeg and checks that every frame
+// comes out, at its time, with its bytes (fMP4) unchanged.
+func TestHLSOnDemandWithFFmpeg(t *testing.T) {
+	needFFmpeg(t)
+	for _, tc := range []struct {
+		file, container, selector string
+	}{
+		{h264AAC, "FRAGMENTED_MP4", "SERVER_TIMESTAMP"},
+		{h265Opus, "FRAGMENTED_MP4", "PRODUCER_TIMESTAMP"},
+		{h264AAC, "MPEG_TS", "PRODUCER_TIMESTAMP"},
+		{h264AAC, "MPEG_TS", "SERVER_TIMESTAMP"},
+	} {
+		t.Run(tc.container+"/"+tc.selector+"/"+tc.file[len(tc.file)-13:], func(t *testing.T) {
+			e := newEnv(t, false)
+			e.createStream("cam", 24)
+			tf := loadFile(t, tc.file)
+			base := e.clock().Add(-time.Hour)
+			fs := e.putAll("cam", tf, base)
+			start, end := base.Add(-time.Second), base.Add(time.Minute)
+			if tc.selector == "SERVER_TIMESTAMP" {
+				start, end = fs[0].ServerTime(), fs[len(fs)-1].ServerTime()
+			}
+			u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{
+				"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "ContainerFormat": tc.container,
+				"HLSFragmentSelector": rangeSelector(tc.selector, start, end),
+			})
+			if !strings.HasPrefix(u, e.srv.URL+"/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=") {
+				t.Fatalf("session URL %s", u)
+			}
+			out := ffmpegFramecrc(t, u)
+			checkFrames(t, tf.frames(base, 0, len(tf.clusters)), out, tc.container == "FRAGMENTED_MP4")
+		})
+	}
+}
+
+// TestHLSPlaylists checks the playlist tags each option produces.
+func TestHLSPlaylists(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock().Add(-time.Hour)
+	fs := e.putAll("cam", tf, base)
+	sel := rangeSelector("PRODUCER_TIMESTAMP", base, base.Add(time.Minute))
+	for _, tc := range []struct {
+		name      string
+		req       map[string]any
+		want, not []string
+		segments  int
+	}{
+		{
+			name: "defaults with producer timestamps",
+			req:  map[string]any{"PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": sel},
+			want: []string{"#EXT-X-VERSION:7", "#EXT-X-TARGETDURATION:1", "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-ENDLIST",
+				`#EXT-X-MAP:URI="getMP4InitFragment.mp4?SessionToken=`, "getMP4MediaFragment.mp4?FragmentNumber=" + fs[0].Number.String()},
+			not:      []string{"#EXT-X-DISCONTINUITY\n", "#EXT-X-PROGRAM-DATE-TIME"},
+			segments: 4,
+		},
+		{
+			name:     "always discontinuity, timestamps shown, two fragments",
+			req:      map[string]any{"PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": sel, "DiscontinuityMode": "ALWAYS", "DisplayFragmentTimestamp": "ALWAYS", "MaxMediaPlaylistFragmentResults": 2},
+			want:     []string{"#EXT-X-DISCONTINUITY\n", "#EXT-X-PROGRAM-DATE-TIME:" + base.Format("2006-01-02T15:04:05.000Z")},
+			segments: 2,
+		},
+		{
+			name:     "MPEG-TS",
+			req:      map[string]any{"PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": sel, "ContainerFormat": "MPEG_TS"},
+			want:     []string{"#EXT-X-VERSION:3", "getTSFragment.ts?FragmentNumber="},
+			not:      []string{"#EXT-X-MAP"},
+			segments: 4,
+		},
+		{
+			name:     "live replay starts with the window",
+			req:      map[string]any{"PlaybackMode": "LIVE_REPLAY", "HLSFragmentSelector": map[string]any{"FragmentSelectorType": "PRODUCER_TIMESTAMP", "TimestampRange": map[string]any{"StartTimestamp": epoch(base)}}, "MaxMediaPlaylistFragmentResults": 2},
+			not:      []string{"#EXT-X-ENDLIST"},
+			segments: 2,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req["StreamName"] = "cam"
+			u := e.sessionURL("getHLSStreamingSessionURL", tc.req)
+			status, hdr, master := e.get(u)
+			if status != http.StatusOK || hdr.Get("Content-Type") != m3u8Type {
+				t.Fatalf("master: %d %s", status, master)
+			}
+			if !strings.Contains(string(master), `CODECS="avc1.`) || !strings.Contains(string(master), "mp4a.40.2") || !strings.Contains(string(master), "RESOLUTION=160x120") {
+				t.Errorf("master playlist:\n%s", master)
+			}
+			mediaURL := resolve(t, u, lastLine(master))
+			_, _, media := e.get(mediaURL)
+			for _, w := range tc.want {
+				if !strings.Contains(string(media), w) {
+					t.Errorf("media playlist lacks %q:\n%s", w, media)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(string(media), w) {
+					t.Errorf("media playlist has %q:\n%s", w, media)
+				}
+			}
+			if n := strings.Count(string(media), "#EXTINF:"); n != tc.segments {
+				t.Errorf("%d segments, want %d:\n%s", n, tc.segments, media)
+			}
+		})
+	}
+}
+
+// TestHLSLiveReplayAdvances checks that LIVE_REPLAY adds a fragment each
+// time the duration of the last one has elapsed and ends at its end time.
+func TestHLSLiveReplayAdvances(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock().Add(-time.Hour)
+	e.putAll("cam", tf, base)
+	u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{
+		"StreamName": "cam", "PlaybackMode": "LIVE_REPLAY", "MaxMediaPlaylistFragmentResults": 2,
+		"HLSFragmentSelector": rangeSelector("PRODUCER_TIMESTAMP", base, base.Add(10*time.Second)),
+	})
+	_, _, master := e.get(u)
+	mediaURL := resolve(t, u, lastLine(master))
+	for i, want := range []struct {
+		seq, segs int
+		ended     bool
+	}{{0, 2, false}, {1, 2, false}, {2, 2, true}} {
+		_, _, media := e.get(mediaURL)
+		m := string(media)
+		if !strings.Contains(m, "#EXT-X-MEDIA-SEQUENCE:"+strconv.Itoa(want.seq)+"\n") || strings.Count(m, "#EXTINF") != want.segs || strings.Contains(m, "#EXT-X-ENDLIST") != want.ended {
+			t.Fatalf("step %d: want sequence %d, %d segments, ended %v:\n%s", i, want.seq, want.segs, want.ended, m)
+		}
+		e.advance(1010 * time.Millisecond)
+	}
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+func resolve(t testing.TB, base, ref string) string {
+	b, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.ResolveReference(r).String()
+}
+
+// segmentURLs returns the media segment URLs of a media playlist.
+func segmentURLs(t testing.TB, playlistURL string, body []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, resolve(t, playlistURL, l))
+		}
+	}
+	return out
+}
+
+// TestHLSSegmentsWithFFprobe checks each segment type on its own: the init
+// segment and each media fragment of an fMP4 session, and each TS segment.
+func TestHLSSegmentsWithFFprobe(t *testing.T) {
+	needFFmpeg(t)
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock().Add(-time.Hour)
+	e.putAll("cam", tf, base)
+	sel := rangeSelector("PRODUCER_TIMESTAMP", base, base.Add(time.Minute))
+	for _, cont := range []string{"FRAGMENTED_MP4", "MPEG_TS"} {
+		t.Run(cont, func(t *testing.T) {
+			u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "ContainerFormat": cont, "HLSFragmentSelector": sel})
+			_, _, master := e.get(u)
+			mediaURL := resolve(t, u, lastLine(master))
+			_, _, media := e.get(mediaURL)
+			segs := segmentURLs(t, mediaURL, media)
+			var init []byte
+			if cont == "FRAGMENTED_MP4" {
+				i := strings.Index(string(media), `URI="`)
+				j := strings.Index(string(media)[i+5:], `"`)
+				var status int
+				status, _, init = e.get(resolve(t, mediaURL, string(media)[i+5:i+5+j]))
+				if status != http.StatusOK {
+					t.Fatalf("init: %d %s", status, init)
+				}
+				probeStreams(t, init, 0)
+			}
+
+			for i, s := range segs {
+				status, hdr, seg := e.get(s)
+				if status != http.StatusOK {
+					t.Fatalf("segment %d: %d %s", i, status, seg)
+				}
+				want := "video/mp4"
+				if cont == "MPEG_TS" {
+					want = "video/mp2t"
+				}
+				if hdr.Get("Content-Type") != want {
+					t.Errorf("segment %d: Content-Type %q", i, hdr.Get("Content-Type"))
+				}
+				// Each segment plays on its own (TS) or after the
+				// init segment (fMP4): every frame of its cluster.
+				n := probeStreams(t, append(append([]byte(nil), init...), seg...), -1)
+				if wantN := len(tf.clusters[i].frames); n != wantN {
+					t.Errorf("segment %d: ffprobe counted %d packets, want %d", i, n, wantN)
+				}
+			}
+		})
+	}
+}
+
+// probeStreams runs ffprobe on data, fails on any error it reports, checks
+// that it finds a video and an audio stream, and returns the packet count.
+// With wantPackets ≥ 0 the count must equal it.
+func probeStreams(t *testing.T, data []byte, wantPackets int) int {
+	t.Helper()
+	cmd := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type:packet=stream_index", "-of", "csv=p=0", "-")
+	cmd.Stdin = bytes.NewReader(data)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(stderr.String()) != "" {
+		t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
+	}
+	s := string(out)
+	if !strings.Contains(s, "video") || !strings.Contains(s, "audio") {
+		t.Errorf("ffprobe found streams:\n%s", s)
+	}
+	n := 0
+	for _, l := range strings.Split(s, "\n") {
+		if f, _, _ := strings.Cut(l, ","); f == "0" || f == "1" {
+			n++
+		}
+	}
+	if wantPackets >= 0 && n != wantPackets {
+		t.Errorf("ffprobe counted %d packets, want %d", n, wantPackets)
+	}
+	return n
+}
