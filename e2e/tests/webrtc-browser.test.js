@@ -78,7 +78,8 @@ async function consolePage(fields) {
   assert.equal(await page.inputValue('#endpoint'), srv.http, 'endpoint defaults to the page origin');
   for (const [id, value] of Object.entries({ region: REGION, accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: CREDENTIALS.secretAccessKey, ...fields })) {
     if (id === 'role') await page.selectOption('#role', value);
-    else await (value === true ? page.check(`#${id}`) : page.fill(`#${id}`, value));
+    else if (value === true) await page.check(`#${id}`);
+    else await page.fill(`#${id}`, value);
   }
   await page.click('#start');
   return page;
@@ -119,9 +120,31 @@ test('/webrtc page as viewer plays the official SDK master', async () => {
     assert.match(await page.textContent('#stat-codec'), /^video\//);
     assert.match(await page.textContent('#stat-resolution'), /^\d+×\d+$/);
     assert.ok(Number(await page.textContent('#stat-bytesReceived')) > 0);
+    await page.waitForFunction(() => Number(document.getElementById('stat-fps').textContent) > 0, null, { timeout: FRAME_TIMEOUT });
+    assert.match(await page.textContent('#stat-pair'), /^host\/udp → host 127\.0\.0\.1:\d+$/);
     assert.deepEqual(page.errors, []);
     await page.click('#stop');
     assert.equal(await page.textContent('#status'), 'stopped');
+  } finally {
+    await master.close();
+    await page?.close();
+  }
+});
+
+test('/webrtc page as viewer, relay only, plays the official SDK master through openkvs TURN', async () => {
+  const master = await sdkPage();
+  let page;
+  try {
+    await master.evaluate((o) => window.sdkPeer.startMaster(o), await channel('e2e-console-relay', 'MASTER'));
+    page = await consolePage({ channel: 'e2e-console-relay', role: 'viewer', clientId: 'relay-viewer', relayOnly: true });
+    try {
+      await page.waitForFunction(() => Number(document.getElementById('stat-framesDecoded').textContent) > 0
+        && document.getElementById('stat-pair').textContent.startsWith('relay/'), null, { timeout: FRAME_TIMEOUT, polling: 200 });
+    } catch (err) {
+      throw new Error(`${err.message}\npage log:\n${await consoleLog(page)}\npair: ${await page.textContent('#stat-pair')}`);
+    }
+    assert.match(await page.textContent('#stat-pair'), /^relay\/udp via TURN\/(udp|tcp) → /);
+    assert.deepEqual(page.errors, []);
   } finally {
     await master.close();
     await page?.close();

@@ -184,12 +184,11 @@ async function onMessage(s, config, type, payload, sender) {
 
 // updateStats sums the peers' RTP statistics into the table.
 async function updateStats(s) {
-  const t = { fps: 0, framesDecoded: 0, bytesReceived: 0, framesEncoded: 0, bytesSent: 0, rtt: [], codec: '', resolution: '' };
+  const t = { fps: 0, framesDecoded: 0, bytesReceived: 0, framesEncoded: 0, bytesSent: 0, rtt: [], codec: '', resolution: '', pair: '' };
   for (const p of s.peers.values()) {
     const report = await p.pc.getStats();
     report.forEach((r) => {
       if (r.type === 'inbound-rtp' && r.kind === 'video') {
-        t.fps += r.framesPerSecond || 0;
         t.framesDecoded += r.framesDecoded || 0;
         if (r.frameWidth) t.resolution = `${r.frameWidth}×${r.frameHeight}`;
         if (r.codecId && report.get(r.codecId)) t.codec = report.get(r.codecId).mimeType;
@@ -202,12 +201,22 @@ async function updateStats(s) {
           if (r.codecId && report.get(r.codecId)) t.codec = report.get(r.codecId).mimeType;
         }
       }
-      if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && r.currentRoundTripTime !== undefined) {
-        t.rtt.push(r.currentRoundTripTime * 1000);
+      if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
+        if (r.currentRoundTripTime !== undefined) t.rtt.push(r.currentRoundTripTime * 1000);
+        const local = report.get(r.localCandidateId);
+        const remote = report.get(r.remoteCandidateId);
+        if (local && remote) {
+          const relay = local.relayProtocol ? ` via TURN/${local.relayProtocol}` : '';
+          t.pair = `${local.candidateType}/${local.protocol}${relay} → ${remote.candidateType} ${remote.address}:${remote.port}`;
+        }
       }
     });
   }
   if (session !== s) return;
+  // Inbound fps over the last interval, from the decoded-frame counter.
+  const now = performance.now();
+  if (s.last && now > s.last.at) t.fps = Math.max(0, (t.framesDecoded - s.last.framesDecoded) * 1000 / (now - s.last.at));
+  s.last = { at: now, framesDecoded: t.framesDecoded };
   $('stat-peers').textContent = String(s.peers.size);
   $('stat-fps').textContent = t.fps.toFixed(0);
   $('stat-framesDecoded').textContent = String(t.framesDecoded);
@@ -216,6 +225,7 @@ async function updateStats(s) {
   $('stat-bytesSent').textContent = String(t.bytesSent);
   $('stat-codec').textContent = t.codec || '–';
   $('stat-resolution').textContent = t.resolution || '–';
+  $('stat-pair').textContent = t.pair || '–';
   $('stat-rtt').textContent = t.rtt.length ? Math.max(...t.rtt).toFixed(1) : '–';
 }
 
