@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type fakeKVS struct {
 	order    []int64
 	dups     int
 	notFirst int // documents whose first event was not EventHeader
+	tracks   *mkv.Tracks
+	body     bytes.Buffer // what the first connection sent
 }
 
 func newFake(t *testing.T, plan func(conn, n int) action) (*fakeKVS, *httptest.Server) {
@@ -81,7 +84,11 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, format+"\n", args...)
 		_ = rc.Flush()
 	}
-	rd := mkv.NewReader(r.Body, mkv.ReaderConfig{})
+	var body io.Reader = r.Body
+	if conn == 1 {
+		body = io.TeeReader(r.Body, lockedWriter{&f.mu, &f.body})
+	}
+	rd := mkv.NewReader(body, mkv.ReaderConfig{})
 	n := 0
 	for first := true; ; first = false {
 		ev, err := rd.Next()
@@ -94,6 +101,10 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.mu.Unlock()
 		}
 		switch ev {
+		case mkv.EventTracks:
+			f.mu.Lock()
+			f.tracks = &mkv.Tracks{Entries: append([]mkv.Track(nil), rd.Tracks().Entries...)}
+			f.mu.Unlock()
 		case mkv.EventClusterStart:
 			send(`{"EventType":"BUFFERING","FragmentTimecode":%d,"FragmentNumber":"%d"}`, rd.Cluster().Timecode, 1000+n)
 		case mkv.EventCluster:
@@ -119,6 +130,17 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func (f *fakeKVS) store(c *mkv.Cluster) {
