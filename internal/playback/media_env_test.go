@@ -321,3 +321,5 @@ func checkChunk(t testing.TB, got *chunk, want *archive.Fragment, src sourceFrag
 		}
 	}
 }
+
+func mediaPtr[T any](v T) *T { return &v }
