@@ -66,6 +66,9 @@ type SignalingConfig struct {
 	// OnConnect, when set, is called after every successful connection
 	// (n counts them from 1) from Run's goroutine.
 	OnConnect func(n int)
+	// OnDisconnect, when set, is called when a connection ends before
+	// ctx does; goAway tells whether the service sent GO_AWAY.
+	OnDisconnect func(goAway bool)
 	// Now is the signing clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -199,6 +202,9 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 		c.setConn(nil)
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if c.cfg.OnDisconnect != nil {
+			c.cfg.OnDisconnect(goAway)
 		}
 		if goAway && c.cfg.ControlPlane != nil {
 			c.rediscover(ctx)

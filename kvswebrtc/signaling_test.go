@@ -1,0 +1,196 @@
+package kvswebrtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openkvs/openkvs/internal/config"
+	"github.com/openkvs/openkvs/internal/testserver"
+)
+
+// recvType waits for the next message of type typ, skipping others.
+func recvType(t *testing.T, sc *SignalingClient, typ MessageType) Message {
+	t.Helper()
+	timeout := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	go func() { <-ctx.Done(); close(timeout) }()
+	for {
+		select {
+		case m, ok := <-sc.Messages():
+			if !ok {
+				t.Fatalf("signaling client ended waiting for %s", typ)
+			}
+			if m.Type == typ {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s", typ)
+		}
+	}
+}
+
+// TestSignalingRoundTrip sends an offer, an answer and candidates between
+// a master and a viewer client through openkvs, and checks what arrives:
+// types, payloads, the viewer's id as sender on the master's side.
+func TestSignalingRoundTrip(t *testing.T) {
+	r := newRig(t, testserver.Options{})
+	master := r.signaling(RoleMaster, "", nil)
+	viewer := r.signaling(RoleViewer, "viewer-a", nil)
+	goRun(t, master.Run)
+	goRun(t, viewer.Run)
+	ctx := context.Background()
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}
+	if err := viewer.SendSessionDescription(ctx, "", offer); err != nil {
+		t.Fatal(err)
+	}
+	got := recvType(t, master, SDPOffer)
+	if got.SenderClientID != "viewer-a" {
+		t.Errorf("offer from %q, want viewer-a", got.SenderClientID)
+	}
+	sd, err := got.SessionDescription()
+	if err != nil || sd != offer {
+		t.Errorf("offer %+v, %v; want %+v", sd, err, offer)
+	}
+	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: "v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\n"}
+	if err := master.SendSessionDescription(ctx, "viewer-a", answer); err != nil {
+		t.Fatal(err)
+	}
+	a := recvType(t, viewer, SDPAnswer)
+	if sd, err := a.SessionDescription(); err != nil || sd != answer {
+		t.Errorf("answer %+v, %v; want %+v", sd, err, answer)
+	}
+	// More candidates than KVS allows per second: Send paces them, so
+	// the service refuses none (it would drop them silently).
+	const n = 30
+	for i := range n {
+		c := webrtc.ICECandidateInit{Candidate: fmt.Sprintf("candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host", i, 5000+i)}
+		if err := viewer.Send(ctx, OutgoingMessage{Action: ICECandidate, Payload: candidatePayload(c), CorrelationID: fmt.Sprint("c", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		m := recvType(t, master, ICECandidate)
+		c, err := m.ICECandidateInit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("candidate:%d ", i); len(c.Candidate) < len(want) || c.Candidate[:len(want)] != want {
+			t.Fatalf("candidate %d is %q", i, c.Candidate)
+		}
+	}
+}
+
+// TestSignalingReconnect restarts the server under a connected master:
+// the master gets GO_AWAY, reconnects to the new server (same address,
+// same data dir, so the channel is still there) and receives a viewer's
+// offer sent after the restart.
+func TestSignalingReconnect(t *testing.T) {
+	r := newRig(t, testserver.Options{})
+	connects := make(chan int, 8)
+	goAways := make(chan bool, 8)
+	master := r.signaling(RoleMaster, "", func(c *SignalingConfig) {
+		c.OnConnect = func(n int) { connects <- n }
+		c.OnDisconnect = func(goAway bool) { goAways <- goAway }
+		// No rediscovery here: a GetSignalingChannelEndpoint that reaches
+		// the restarting server while its Start is still running races
+		// with Start's write of the TLS port (internal/server).
+		c.ControlPlane = nil
+	})
+	goRun(t, master.Run)
+	if n := <-connects; n != 1 {
+		t.Fatalf("first connection counted %d", n)
+	}
+	httpAddr, tlsAddr := r.srv.HTTPAddr().String(), r.srv.TLSAddr().String()
+	r.srv.Stop(t)
+	if !<-goAways {
+		t.Error("connection ended without GO_AWAY on server shutdown")
+	}
+	srv2 := testserver.Start(t, testserver.Options{DataDir: r.srv.DataDir, Configure: func(c *config.Config) {
+		c.Listen, c.TLSListen = httpAddr, tlsAddr
+	}})
+	select {
+	case n := <-connects:
+		if n != 2 {
+			t.Fatalf("reconnection counted %d", n)
+		}
+	case <-timeoutCh(t):
+		t.Fatal("master did not reconnect")
+	}
+	r2 := &rig{t: t, srv: srv2, kvs: srv2.KVS(), arn: r.arn}
+	viewer := r2.signaling(RoleViewer, "late-viewer", nil)
+	goRun(t, viewer.Run)
+	offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: "v=0\r\n"}
+	if err := viewer.SendSessionDescription(context.Background(), "", offer); err != nil {
+		t.Fatal(err)
+	}
+	if m := recvType(t, master, SDPOffer); m.SenderClientID != "late-viewer" {
+		t.Errorf("offer from %q", m.SenderClientID)
+	}
+}
+
+// TestSignalingRefused checks that a connection the service refuses
+// (deleted channel) ends Run with the service's error.
+func TestSignalingRefused(t *testing.T) {
+	r := newRig(t, testserver.Options{})
+	sc := r.signaling(RoleViewer, "v1", nil)
+	ctx := context.Background()
+	d, err := r.kvs.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(r.arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.kvs.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(r.arn), CurrentVersion: d.ChannelInfo.Version}); err != nil {
+		t.Fatal(err)
+	}
+	err = sc.Run(ctx)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound || ae.Type != "ResourceNotFoundException" {
+		t.Fatalf("Run = %v, want a 404 ResourceNotFoundException", err)
+	}
+	if err := sc.Send(ctx, OutgoingMessage{Action: SDPOffer, Payload: []byte("{}")}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send after Run = %v, want ErrClosed", err)
+	}
+}
+
+// TestICEServers checks GetIceServerConfig through the client: openkvs'
+// STUN and TURN URIs with a credential, and the cache.
+func TestICEServers(t *testing.T) {
+	r := newRig(t, testserver.Options{})
+	sc := r.signaling(RoleViewer, "v1", nil)
+	ctx := context.Background()
+	list, err := sc.ICEServers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 || len(list[0].URIs) == 0 || list[0].Username == "" || list[0].Password == "" || list[0].TTL <= 0 {
+		t.Fatalf("ICE servers %+v", list)
+	}
+	var udp, tcp bool
+	for _, u := range list[0].URIs {
+		udp = udp || strings.HasPrefix(u, "turn:127.0.0.1:") && strings.HasSuffix(u, "?transport=udp")
+		tcp = tcp || strings.HasPrefix(u, "turn:127.0.0.1:") && strings.HasSuffix(u, "?transport=tcp")
+	}
+	if !udp || !tcp {
+		t.Errorf("URIs %v lack UDP or TCP TURN", list[0].URIs)
+	}
+	again, err := sc.ICEServers(ctx)
+	if err != nil || again[0].Password != list[0].Password {
+		t.Errorf("second call not cached: %v", err)
+	}
+}
+
+func timeoutCh(t *testing.T) <-chan struct{} {
+	ch := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	t.Cleanup(cancel)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch
+}
