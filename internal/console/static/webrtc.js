@@ -35,10 +35,13 @@ function prefill() {
 // One RTCPeerConnection and the ICE candidates that arrived before its
 // remote description.
 class Peer {
-  constructor(id, config, sig, remoteId) {
+  constructor(id, config, sig, remoteId, onGone = () => {}) {
     this.id = id;
     this.pc = new RTCPeerConnection(config);
     this.pending = [];
+    this.pc.onconnectionstatechange = () => {
+      if (this.pc.connectionState === 'failed' || this.pc.connectionState === 'closed') onGone(this);
+    };
     this.pc.onicecandidate = ({ candidate }) => {
       if (candidate) sig.send('ICE_CANDIDATE', candidate.toJSON(), remoteId);
     };
@@ -163,7 +166,12 @@ async function onMessage(s, config, type, payload, sender) {
   const master = s.stream !== null;
   if (type === 'SDP_OFFER' && master) {
     s.peers.get(sender)?.close();
-    const p = new Peer(sender, config, s.sig, sender);
+    const p = new Peer(sender, config, s.sig, sender, (gone) => {
+      if (s.peers.get(sender) !== gone) return;
+      log(`${sender}: connection ${gone.pc.connectionState}, dropped`);
+      gone.close();
+      s.peers.delete(sender);
+    });
     s.peers.set(sender, p);
     for (const t of s.stream.getTracks()) p.pc.addTrack(t, s.stream);
     await p.remote(payload);
