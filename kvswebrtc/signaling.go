@@ -506,25 +506,25 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pacer spaces messages to at most rate a second, allowing a burst of
-// rate.
+// pacer spaces messages to a little under rate a second with a burst of
+// half of rate, so that network jitter does not push a paced sender over
+// the service's token bucket (rate a second, burst rate).
 type pacer struct {
 	mu       sync.Mutex
 	interval time.Duration
 	burst    time.Duration
-	next     time.Time // the earliest time the bucket is full again, minus burst
+	next     time.Time // when the next message may go if no burst is saved up
 }
 
 func newPacer(rate int) *pacer {
 	if rate <= 0 {
 		return nil
 	}
-	iv := time.Second / time.Duration(rate)
-	return &pacer{interval: iv, burst: iv * time.Duration(rate)}
+	iv := time.Second * 11 / 10 / time.Duration(rate)
+	return &pacer{interval: iv, burst: iv * time.Duration(max(1, rate/2))}
 }
 
-// wait blocks until a message may be sent (a token bucket of rate tokens
-// refilled at rate a second).
+// wait blocks until a message may be sent.
 func (p *pacer) wait(ctx context.Context) error {
 	if p == nil {
 		return nil
