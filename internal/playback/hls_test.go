@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/openkvs/openkvs/internal/archive"
 )
 
 // post sends a JSON request to op and returns the status and body.
@@ -305,4 +308,182 @@ func probeStreams(t *testing.T, data []byte, wantPackets int) int {
 		t.Errorf("ffprobe counted %d packets, want %d", n, wantPackets)
 	}
 	return n
+}
+
+// TestStreamingSessionErrors: bad requests get KVS' error types and
+// statuses, for HLS and DASH alike.
+func TestStreamingSessionErrors(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	e.createStream("opus", 24)
+	e.createStream("noretention", 0)
+	e.createStream("empty", 24)
+	base := e.clock().Add(-time.Hour)
+	e.putAll("cam", loadFile(t, h264AAC), base)
+	e.putAll("opus", loadFile(t, h265Opus), base)
+	e.putAll("noretention", loadFile(t, h264AAC), base)
+	e.advance(time.Minute) // the newest fragment is older than LIVE's 30 s
+	inRange := rangeSelector("PRODUCER_TIMESTAMP", base, base.Add(time.Minute))
+	for _, tc := range []struct {
+		name   string
+		req    map[string]any
+		status int
+		code   string
+	}{
+		{"unknown stream", map[string]any{"StreamName": "nope", "PlaybackMode": "ON_DEMAND", "X": inRange}, 404, "ResourceNotFoundException"},
+		{"unknown ARN", map[string]any{"StreamARN": "arn:aws:kinesisvideo:us-west-2:123456789012:stream/cam/1", "PlaybackMode": "ON_DEMAND", "X": inRange}, 404, "ResourceNotFoundException"},
+		{"no stream", map[string]any{"PlaybackMode": "ON_DEMAND", "X": inRange}, 400, "InvalidArgumentException"},
+		{"bad stream name", map[string]any{"StreamName": "a/b", "PlaybackMode": "ON_DEMAND", "X": inRange}, 400, "InvalidArgumentException"},
+		{"bad mode", map[string]any{"StreamName": "cam", "PlaybackMode": "LATER"}, 400, "InvalidArgumentException"},
+		{"on demand without range", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND"}, 400, "InvalidArgumentException"},
+		{"on demand without end", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": epoch(base)}}}, 400, "InvalidArgumentException"},
+		{"end before start", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": rangeSelector("SERVER_TIMESTAMP", base, base.Add(-time.Second))}, 400, "InvalidArgumentException"},
+		{"range over 24 h", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": rangeSelector("SERVER_TIMESTAMP", base, base.Add(25*time.Hour))}, 400, "InvalidArgumentException"},
+		{"bad selector type", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": rangeSelector("WALL_CLOCK", base, base.Add(time.Minute))}, 400, "InvalidArgumentException"},
+		{"live with range", map[string]any{"StreamName": "cam", "PlaybackMode": "LIVE", "X": inRange}, 400, "InvalidArgumentException"},
+		{"expires too short", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": inRange, "Expires": 299}, 400, "InvalidArgumentException"},
+		{"expires too long", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": inRange, "Expires": 43201}, 400, "InvalidArgumentException"},
+		{"zero results", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": inRange, "Max": 0}, 400, "InvalidArgumentException"},
+		{"too many results", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": inRange, "Max": 5001}, 400, "InvalidArgumentException"},
+		{"range without fragments", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "X": rangeSelector("PRODUCER_TIMESTAMP", base.Add(-3*time.Hour), base.Add(-2*time.Hour))}, 404, "ResourceNotFoundException"},
+		{"replay without fragments", map[string]any{"StreamName": "cam", "PlaybackMode": "LIVE_REPLAY", "X": map[string]any{"TimestampRange": map[string]any{"StartTimestamp": epoch(base.Add(3 * time.Hour))}}}, 404, "ResourceNotFoundException"},
+		{"live without recent fragments", map[string]any{"StreamName": "cam"}, 404, "ResourceNotFoundException"},
+		{"live on an empty stream", map[string]any{"StreamName": "empty"}, 404, "ResourceNotFoundException"},
+		{"no retention", map[string]any{"StreamName": "noretention", "PlaybackMode": "ON_DEMAND", "X": inRange}, 400, "NoDataRetentionException"},
+		{"wrong member type", map[string]any{"StreamName": 7}, 400, "SerializationException"},
+	} {
+		for _, op := range []string{"getHLSStreamingSessionURL", "getDASHStreamingSessionURL"} {
+			t.Run(tc.name+"/"+op, func(t *testing.T) {
+				req := map[string]any{}
+				for k, v := range tc.req {
+					switch {
+					case k == "X" && op == "getHLSStreamingSessionURL":
+						k = "HLSFragmentSelector"
+					case k == "X":
+						k = "DASHFragmentSelector"
+					case k == "Max" && op == "getHLSStreamingSessionURL":
+						k = "MaxMediaPlaylistFragmentResults"
+					case k == "Max":
+						k = "MaxManifestFragmentResults"
+					}
+					req[k] = v
+				}
+				status, body := e.post(op, req)
+				var eb struct {
+					Type    string `json:"__type"`
+					Message string
+				}
+				_ = json.Unmarshal(body, &eb)
+				if status != tc.status || eb.Type != tc.code || eb.Message == "" {
+					t.Errorf("%d %s, want %d %s", status, body, tc.status, tc.code)
+				}
+			})
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		req  map[string]any
+		code string
+	}{
+		{"bad container", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": inRange, "ContainerFormat": "MKV"}, "InvalidArgumentException"},
+		{"bad discontinuity mode", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": inRange, "DiscontinuityMode": "SOMETIMES"}, "InvalidArgumentException"},
+		{"bad display", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": inRange, "DisplayFragmentTimestamp": "YES"}, "InvalidArgumentException"},
+		{"Opus in MPEG-TS", map[string]any{"StreamName": "opus", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": inRange, "ContainerFormat": "MPEG_TS"}, "UnsupportedStreamMediaTypeException"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := e.post("getHLSStreamingSessionURL", tc.req)
+			if status != 400 || !strings.Contains(string(body), `"`+tc.code+`"`) {
+				t.Errorf("%d %s, want 400 %s", status, body, tc.code)
+			}
+		})
+	}
+}
+
+// TestHLSLiveWithFFmpeg plays a LIVE session while fragments are added
+// (one each time the player reloads the media playlist) and checks that
+// ffmpeg reads every frame of every fragment, including those that arrived
+// after it started.
+func TestHLSLiveWithFFmpeg(t *testing.T) {
+	needFFmpeg(t)
+	for _, cont := range []string{"FRAGMENTED_MP4", "MPEG_TS"} {
+		t.Run(cont, func(t *testing.T) {
+			e := newEnv(t, false)
+			e.createStream("cam", 24)
+			tf := loadFile(t, h264AAC)
+			base := e.clock()
+			e.put("cam", tf, 0, base)
+			var mu sync.Mutex
+			next := 1
+			putErr := make(chan error, len(tf.clusters))
+			e.onRequest = func(r *http.Request) {
+				if !strings.HasSuffix(r.URL.Path, "/getHLSMediaPlaylist.m3u8") {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if next < len(tf.clusters) {
+					if _, err := e.tryPut("cam", tf, next, base); err != nil {
+						putErr <- err
+					}
+					next++
+				}
+			}
+			u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "ContainerFormat": cont})
+			out := ffmpegFramecrc(t, u, "-live_start_index", "0", "-m3u8_hold_counters", "2")
+			select {
+			case err := <-putErr:
+				t.Fatal(err)
+			default:
+			}
+			mu.Lock()
+			added := next
+			mu.Unlock()
+			if added != len(tf.clusters) {
+				t.Fatalf("ffmpeg stopped after %d fragments were added", added)
+			}
+			checkFrames(t, tf.frames(base, 0, len(tf.clusters)), out, cont == "FRAGMENTED_MP4")
+		})
+	}
+}
+
+// TestHLSLivePlaylistSlides checks the LIVE window: the newest
+// MaxMediaPlaylistFragmentResults fragments, a media sequence that counts
+// the ones that left, and a new fragment listed as soon as it is received
+// (before it is durable).
+func TestHLSLivePlaylistSlides(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock()
+	fs := []*archive.Fragment{e.put("cam", tf, 0, base)}
+	u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "MaxMediaPlaylistFragmentResults": 2})
+	_, _, master := e.get(u)
+	mediaURL := resolve(t, u, lastLine(master))
+	for i := 1; i < len(tf.clusters); i++ {
+		// Not durable: only in the live buffer.
+		f := tf.fragment(e.arch, i, base)
+		if _, err := e.arch.Put("cam", f, tf.clusters[i].raw, false); err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+		_, _, media := e.get(mediaURL)
+		m := string(media)
+		if !strings.Contains(m, "FragmentNumber="+f.Number.String()) {
+			t.Fatalf("fragment %d not listed:\n%s", i, m)
+		}
+		if want := "#EXT-X-MEDIA-SEQUENCE:" + strconv.Itoa(i-1) + "\n"; !strings.Contains(m, want) || strings.Count(m, "#EXTINF") != 2 || strings.Contains(m, "#EXT-X-ENDLIST") {
+			t.Fatalf("after fragment %d want %q and 2 segments:\n%s", i, want, m)
+		}
+		if !strings.Contains(m, "#EXT-X-DISCONTINUITY-SEQUENCE:"+strconv.Itoa(i-1)) && i > 1 {
+			t.Errorf("no discontinuity sequence %d:\n%s", i-1, m)
+		}
+	}
+	// A new session's playlist: the same window, counted from its own
+	// anchor.
+	u2 := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "MaxMediaPlaylistFragmentResults": 2})
+	_, _, master2 := e.get(u2)
+	_, _, media := e.get(resolve(t, u2, lastLine(master2)))
+	if !strings.Contains(string(media), fs[len(fs)-1].Number.String()) {
+		t.Errorf("new session lacks the newest fragment:\n%s", media)
+	}
 }

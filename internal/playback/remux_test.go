@@ -213,19 +213,28 @@ func (e *env) createStream(name string, retentionHours int) *catalog.Stream {
 // put stores cluster i of tf durably and waits for it to be persisted.
 func (e *env) put(stream string, tf *testFile, i int, base time.Time) *archive.Fragment {
 	e.t.Helper()
-	f := tf.fragment(e.arch, i, base)
-	done, err := e.arch.Put(stream, f, tf.clusters[i].raw, true)
+	f, err := e.tryPut(stream, tf, i, base)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return f
+}
+
+// tryPut is put for goroutines other than the test's.
+func (e *env) tryPut(stream string, tf *testFile, i int, base time.Time) (*archive.Fragment, error) {
+	f := tf.fragment(e.arch, i, base)
+	done, err := e.arch.Put(stream, f, tf.clusters[i].raw, true)
+	if err != nil {
+		return nil, err
+	}
 	if err := <-done; err != nil {
-		e.t.Fatal(err)
+		return nil, err
 	}
 	if !e.realNow {
 		// Fragments a producer sends arrive a second apart.
 		e.advance(time.Second)
 	}
-	return f
+	return f, nil
 }
 
 // putAll stores every cluster of tf.
