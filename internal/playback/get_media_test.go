@@ -361,3 +361,23 @@ func TestErrorChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestGetMediaStalledReader: a client that stops reading is dropped after
+// WriteTimeout instead of holding its session forever.
+func TestGetMediaStalledReader(t *testing.T) {
+	e := newMediaEnv(t, MediaConfig{WriteTimeout: 100 * time.Millisecond})
+	h, _ := loadSource(t, liveSourceFile)
+	// One fragment far larger than the loopback socket buffers.
+	big, err := mkv.AppendCluster(nil, 0, []mkv.Frame{{Track: 1, Keyframe: true, Data: make([]byte, 32<<20)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.put(mediaTestStream, h, sourceFragment{raw: big}, time.Now(), nil)
+	resp := e.post(context.Background(), "/getMedia", getMediaJSON{StreamName: mediaTestStream, StartSelector: &selectorJSON{StartSelectorType: "EARLIEST"}})
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// Never read the body: the server gives up on its own.
+	e.waitSessions(mediaTestStream, 0)
+}
