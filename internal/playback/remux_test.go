@@ -110,6 +110,17 @@ func (tf *testFile) fragment(a *archive.Archive, i int, base time.Time) *archive
 	}
 }
 
+// only returns the frames of track n.
+func only(fs []srcFrame, n uint64) []srcFrame {
+	var out []srcFrame
+	for _, f := range fs {
+		if f.track == n {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // frames returns the frames of clusters [from, to) with absolute times.
 func (tf *testFile) frames(base time.Time, from, to int) []srcFrame {
 	var out []srcFrame
@@ -357,8 +368,14 @@ func checkFrames(t *testing.T, in []srcFrame, out []outFrame, sameBytes bool) {
 // returns the framecrc of every packet, failing on any error ffmpeg logs.
 func ffmpegFramecrc(t *testing.T, url string, extra ...string) []outFrame {
 	t.Helper()
+	return ffmpegFramecrcMap(t, url, "0", extra...)
+}
+
+// ffmpegFramecrcMap is ffmpegFramecrc of the streams mapSpec selects.
+func ffmpegFramecrcMap(t *testing.T, url, mapSpec string, extra ...string) []outFrame {
+	t.Helper()
 	args := append([]string{"-hide_banner", "-v", "error", "-copyts"}, extra...)
-	args = append(args, "-i", url, "-map", "0", "-c", "copy", "-f", "framecrc", "-")
+	args = append(args, "-i", url, "-map", mapSpec, "-c", "copy", "-f", "framecrc", "-")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
