@@ -346,8 +346,7 @@ func checkFrames(t *testing.T, in []srcFrame, out []outFrame, sameBytes bool) {
 			// HLS and MPEG-TS timestamps are 33-bit: compare modulo
 			// 2^33 ticks of the output time base.
 			tb := got[j].tb
-			w := int64(uint64(want[j].pts) / 1e9 * uint64(tb[1]) / uint64(tb[0]))
-			w += int64(uint64(want[j].pts) % 1e9 * uint64(tb[1]) / uint64(tb[0]) / 1e9)
+			w := toTimeBase(want[j].pts, tb)
 			d := (got[j].pts - w) & (1<<33 - 1)
 			if d >= 1<<32 {
 				d -= 1 << 33
@@ -362,6 +361,15 @@ func checkFrames(t *testing.T, in []srcFrame, out []outFrame, sameBytes bool) {
 			}
 		}
 	}
+}
+
+// toTimeBase converts ns to units of time base tb without overflowing.
+func toTimeBase(ns int64, tb [2]int64) int64 {
+	if ns < 0 {
+		return -toTimeBase(-ns, tb)
+	}
+	u := uint64(ns)
+	return int64(u/1e9*uint64(tb[1])/uint64(tb[0]) + u%1e9*uint64(tb[1])/uint64(tb[0])/1e9)
 }
 
 // ffmpegFramecrc runs ffmpeg on url with the original timestamps kept and
