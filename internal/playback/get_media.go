@@ -153,12 +153,11 @@ func (s *Service) start(stream string, sel startSelector) (cursor, error) {
 		}
 		// Nothing at or after the time yet: follow the live edge.
 		c := cursor{skipBefore: sel.at, kind: sel.kind}
-		if l, err := arch.Latest(stream); err != nil {
-			return c, err
-		} else if l != nil {
+		l, err := arch.Latest(stream)
+		if l != nil {
 			c.after = l.Number
 		}
-		return c, nil
+		return c, err
 	}
 	return cursor{}, nil // EARLIEST
 }
