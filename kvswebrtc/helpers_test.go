@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -102,17 +101,12 @@ func loopPeer(t testing.TB) PeerConfig {
 	return PeerConfig{STUNURL: "-", LoopbackOnly: true, Logger: testLogger(t)}
 }
 
-// sampleSource loops a file of ../testdata.
+// sampleSource loops a file of package sample.
 func sampleSource(t testing.TB, name string) *LoopSource {
 	t.Helper()
-	src, c, err := OpenSource(filepath.Join("..", "testdata", name), 25)
+	l, err := SampleSource(name)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	l, err := Loop(src)
-	if err != nil {
-		t.Fatalf("loop %s: %v", name, err)
+		t.Fatalf("sample %s: %v", name, err)
 	}
 	return l
 }

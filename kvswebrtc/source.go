@@ -2,6 +2,7 @@ package kvswebrtc
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
+	"github.com/openkvs/openkvs/kvswebrtc/sample"
 	"github.com/openkvs/openkvs/media/h26x"
 )
 
@@ -39,34 +41,72 @@ type Source interface {
 // ErrUnknownFormat reports a media file whose kind OpenSource cannot tell.
 var ErrUnknownFormat = errors.New("kvswebrtc: unknown media format")
 
-// OpenSource opens a media file or pipe by its name: .h264/.264 (Annex-B
-// H.264), .h265/.265/.hevc (Annex-B H.265), .ivf (VP8/VP9) or
+// OpenSource opens a media file by its name: .h264/.264 (Annex-B
+// H.264), .h265/.265/.hevc (Annex-B H.265), .ivf (VP8/VP9/AV1) or
 // .ogg/.opus (Ogg Opus). fps sets the frame rate of Annex-B video, which
 // carries none. The returned closer closes the file.
 func OpenSource(path string, fps int) (Source, io.Closer, error) {
+	format := FormatOf(path)
+	if format == "" {
+		return nil, nil, fmt.Errorf("%w: %s (want .h264, .h265, .ivf or .ogg)", ErrUnknownFormat, path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("kvswebrtc: open media: %w", err)
 	}
-	r := bufio.NewReaderSize(f, 64<<10)
-	var s Source
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".h264", ".264":
-		s = NewAnnexBSource(r, h26x.H264, fps)
-	case ".h265", ".265", ".hevc":
-		s = NewAnnexBSource(r, h26x.H265, fps)
-	case ".ivf":
-		s, err = NewIVFSource(r)
-	case ".ogg", ".opus":
-		s, err = NewOggSource(r)
-	default:
-		err = fmt.Errorf("%w: %s (want .h264, .h265, .ivf or .ogg)", ErrUnknownFormat, path)
-	}
+	s, err := NewSource(f, format, fps)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
 	return s, f, nil
+}
+
+// FormatOf returns the format NewSource reads from a file name's
+// extension, or "" if it is none of them.
+func FormatOf(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".h264", ".264":
+		return "h264"
+	case ".h265", ".265", ".hevc":
+		return "h265"
+	case ".ivf":
+		return "ivf"
+	case ".ogg", ".opus":
+		return "ogg"
+	}
+	return ""
+}
+
+// NewSource reads media of format ("h264", "h265", "ivf" or "ogg") from
+// r, a file or a pipe; fps is the frame rate of Annex-B video.
+func NewSource(r io.Reader, format string, fps int) (Source, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	switch format {
+	case "h264":
+		return NewAnnexBSource(br, h26x.H264, fps), nil
+	case "h265":
+		return NewAnnexBSource(br, h26x.H265, fps), nil
+	case "ivf":
+		return NewIVFSource(br)
+	case "ogg":
+		return NewOggSource(br)
+	}
+	return nil, fmt.Errorf("%w: %q (want h264, h265, ivf or ogg)", ErrUnknownFormat, format)
+}
+
+// SampleSource returns a loop of one of the files of package sample
+// (sample.H264, sample.H265, sample.VP8 or sample.Opus).
+func SampleSource(name string) (*LoopSource, error) {
+	b, err := sample.Bytes(name)
+	if err != nil {
+		return nil, err
+	}
+	src, err := NewSource(bytes.NewReader(b), FormatOf(name), 25)
+	if err != nil {
+		return nil, err
+	}
+	return Loop(src)
 }
 
 // AnnexBSource reads H.264 or H.265 access units from an Annex-B byte

@@ -49,7 +49,7 @@ func TestSources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join("..", "testdata", tt.file)
+			path := filepath.Join("sample", tt.file)
 			wantN, wantKeys := ffprobeKeys(t, path)
 			src, c, err := OpenSource(path, 25)
 			if err != nil {
@@ -218,7 +218,7 @@ func TestOpenSourceUnknown(t *testing.T) {
 // must not panic, and the frames must hold exactly the stream's NAL units.
 func FuzzAnnexBSource(f *testing.F) {
 	for _, name := range []string{"sample.h264", "sample.h265"} {
-		b, err := os.ReadFile(filepath.Join("..", "testdata", name))
+		b, err := os.ReadFile(filepath.Join("sample", name))
 		if err != nil {
 			f.Fatal(err)
 		}
