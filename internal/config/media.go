@@ -1,12 +1,93 @@
 package config
 
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
 // MediaConfig configures the video-stream half: PutMedia ingest, the
 // fragment archive and playback. Zero values take KVS' limits (see
 // internal/ingest.Config and internal/archive.Config for each default).
 type MediaConfig struct {
+	// PutMedia configures PutMedia ingest limits.
+	PutMedia PutMediaConfig `yaml:"putMedia"`
+}
+
+// PutMediaConfig holds the PutMedia limits. Each zero value takes the KVS
+// quota named in its comment (kvs-api.md §5).
+type PutMediaConfig struct {
+	// MaxFragmentSize bounds one fragment in bytes (ErrorId 4001).
+	// Defaults to 50 MiB.
+	MaxFragmentSize int64 `yaml:"maxFragmentSize"`
+	// MaxFragmentDuration bounds one fragment's duration (ErrorId 4002).
+	// Defaults to 20 s.
+	MaxFragmentDuration time.Duration `yaml:"maxFragmentDuration"`
+	// MaxTracks bounds the tracks of a stream (ErrorId 4012). Defaults to 3.
+	MaxTracks int `yaml:"maxTracks"`
+	// MaxFragmentTags bounds the producer's metadata tags per fragment
+	// (ErrorId 4009). Defaults to 10.
+	MaxFragmentTags int `yaml:"maxFragmentTags"`
+	// MaxConnectionDuration ends a PutMedia connection (ErrorId 4003).
+	// Defaults to 45 minutes.
+	MaxConnectionDuration time.Duration `yaml:"maxConnectionDuration"`
+	// IdleTimeout closes a connection that sent no data for this long.
+	// Defaults to 30 s.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// IdleAckInterval is how often IDLE acks keep a quiet connection alive.
+	// Defaults to 3 s.
+	IdleAckInterval time.Duration `yaml:"idleAckInterval"`
+	// ConnectionsPerSecond bounds new PutMedia connections per stream and
+	// second (ClientLimitExceededException). Defaults to 5; negative
+	// disables the limit.
+	ConnectionsPerSecond int `yaml:"connectionsPerSecond"`
 }
 
 // mediaFields lists the serve flags of MediaConfig.
 func mediaFields() []Field {
+	p := func(c *Config) *PutMediaConfig { return &c.Media.PutMedia }
+	return []Field{
+		field("put-media-max-fragment-size", "largest PutMedia fragment in bytes, ErrorId 4001 beyond (0: KVS' 50 MiB)",
+			func(c *Config) Value { return (*mediaInt64Value)(&p(c).MaxFragmentSize) }),
+		field("put-media-max-fragment-duration", "longest PutMedia fragment, ErrorId 4002 beyond (0: KVS' 20s)",
+			func(c *Config) Value { return (*durationValue)(&p(c).MaxFragmentDuration) }),
+		field("put-media-max-tracks", "most tracks per PutMedia stream, ErrorId 4012 beyond (0: KVS' 3)",
+			func(c *Config) Value { return (*mediaIntValue)(&p(c).MaxTracks) }),
+		field("put-media-max-fragment-tags", "most producer metadata tags per fragment, ErrorId 4009 beyond (0: KVS' 10)",
+			func(c *Config) Value { return (*mediaIntValue)(&p(c).MaxFragmentTags) }),
+		field("put-media-max-connection-duration", "longest PutMedia connection, ErrorId 4003 then (0: KVS' 45m)",
+			func(c *Config) Value { return (*durationValue)(&p(c).MaxConnectionDuration) }),
+		field("put-media-idle-timeout", "close a PutMedia connection that sent no data for this long (0: KVS' 30s)",
+			func(c *Config) Value { return (*durationValue)(&p(c).IdleTimeout) }),
+		field("put-media-idle-ack-interval", "interval of IDLE keep-alive acks on a quiet PutMedia connection (0: 3s)",
+			func(c *Config) Value { return (*durationValue)(&p(c).IdleAckInterval) }),
+		field("put-media-connections-per-second", "new PutMedia connections per stream and second (0: KVS' 5; negative: unlimited)",
+			func(c *Config) Value { return (*mediaIntValue)(&p(c).ConnectionsPerSecond) }),
+	}
+}
+
+type mediaIntValue int
+
+func (v *mediaIntValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *mediaIntValue) Set(s string) error {
+	x, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", s)
+	}
+	*v = mediaIntValue(x)
 	return nil
 }
+func (v *mediaIntValue) Type() string { return "int" }
+
+type mediaInt64Value int64
+
+func (v *mediaInt64Value) String() string { return strconv.FormatInt(int64(*v), 10) }
+func (v *mediaInt64Value) Set(s string) error {
+	x, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not an integer", s)
+	}
+	*v = mediaInt64Value(x)
+	return nil
+}
+func (v *mediaInt64Value) Type() string { return "int64" }

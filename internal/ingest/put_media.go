@@ -52,7 +52,7 @@ func (c *conn) stopped() stopReason { return stopReason(c.reason.Load()) }
 func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 	st, err := s.resolveStream(r)
 	if err != nil {
-		awsapi.WriteError(w, r, err)
+		reject(w, r, err)
 		return
 	}
 	relative := false
@@ -61,19 +61,19 @@ func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 	case "RELATIVE":
 		relative = true
 	default:
-		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE, not %q.", tt))
+		reject(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-fragment-timecode-type must be ABSOLUTE or RELATIVE, not %q.", tt))
 		return
 	}
 	var startTS time.Time
 	if v := r.Header.Get("x-amzn-producer-start-timestamp"); v != "" {
 		secs, err := strconv.ParseFloat(v, 64)
 		if err != nil || secs < 0 || math.IsInf(secs, 0) || secs > 1e11 {
-			awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-producer-start-timestamp %q is not epoch seconds.", v))
+			reject(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-producer-start-timestamp %q is not epoch seconds.", v))
 			return
 		}
 		startTS = time.Unix(0, int64(math.Round(secs*1e3))*int64(time.Millisecond))
 	} else if relative {
-		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-producer-start-timestamp is required with RELATIVE fragment timecodes."))
+		reject(w, r, awsapi.Errorf(awsapi.InvalidArgument, "x-amzn-producer-start-timestamp is required with RELATIVE fragment timecodes."))
 		return
 	}
 	ackRequired := true
@@ -84,7 +84,7 @@ func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 
 	c := &conn{s: s, stream: st.Name, rc: http.NewResponseController(w), acks: make(chan ack, 64), readerDone: make(chan struct{})}
 	if err := s.register(c); err != nil {
-		awsapi.WriteError(w, r, err)
+		reject(w, r, err)
 		return
 	}
 	defer s.unregister(c)
@@ -115,6 +115,14 @@ func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 	close(c.acks)
 	<-writerDone
 	log.Debug("putmedia: done", "fragments", in.fragments, "bytes", in.body.n, "stop", c.stopped())
+}
+
+// reject answers a PutMedia that is refused before streaming starts. The
+// connection is closed after the error: net/http would otherwise wait for
+// the producer's endless body before replying.
+func reject(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Connection", "close")
+	awsapi.WriteError(w, r, err)
 }
 
 // idleReader reads the request body, closing it when no data arrives for
@@ -154,7 +162,8 @@ type ingestor struct {
 	start    time.Time
 
 	header    *archive.Header
-	tags      []byte
+	tags      []byte // raw Tags elements since the last Cluster
+	numTags   int    // producer metadata tags in them
 	fragments int
 
 	// Current fragment (between ClusterStart and Cluster).
@@ -193,7 +202,7 @@ func (in *ingestor) run() {
 		}
 		switch ev {
 		case mkv.EventHeader:
-			in.header, in.tags = nil, nil
+			in.header, in.tags, in.numTags = nil, nil, 0
 		case mkv.EventTracks:
 			tr := rd.Tracks()
 			if len(tr.Entries) > cfg.MaxTracks {
@@ -202,23 +211,25 @@ func (in *ingestor) run() {
 			}
 			in.header = &archive.Header{TimecodeScale: rd.Info().TimecodeScale, Tracks: append([]byte(nil), tr.Raw...)}
 		case mkv.EventTags:
+			// The KVS producer SDK writes one Tags element per metadata
+			// item, all before the Cluster they belong to: every Tags
+			// element since the last Cluster is kept, in order.
 			tags := rd.Tags()
-			n := 0
 			for _, t := range tags.Tags {
 				if len(t.Targets.TrackUIDs) > 0 {
 					continue // per-track tags (muxers write these) are not fragment metadata
 				}
 				for _, st := range t.SimpleTags {
 					if !mkv.IsReservedTagName(st.Name) {
-						n++
+						in.numTags++
 					}
 				}
 			}
-			if n > cfg.MaxFragmentTags {
+			if in.numTags > cfg.MaxFragmentTags {
 				in.fail(FragmentMetadataLimitReached)
 				return
 			}
-			in.tags = append([]byte(nil), tags.Raw...)
+			in.tags = append(in.tags, tags.Raw...)
 		case mkv.EventClusterStart:
 			if !in.clusterStart(rd) {
 				return
@@ -275,7 +286,7 @@ func (in *ingestor) cluster(rd *mkv.Reader) bool {
 	done, err := cfg.Archive.Put(in.c.stream, f, c.Raw, in.retain)
 	if err != nil {
 		if errors.Is(err, archive.ErrStreamDeleted) {
-			in.fail(StreamDeleted)
+			in.fail(StreamNotActive)
 		} else {
 			in.c.s.log.Error("ingest: store fragment", "stream", in.c.stream, "err", err)
 			in.fail(InternalError)
@@ -284,7 +295,7 @@ func (in *ingestor) cluster(rd *mkv.Reader) bool {
 	}
 	in.send(ack{event: eventReceived, timecode: in.tcMillis, hasTC: true, number: in.num.String(), durable: done})
 	in.fragments++
-	in.inCluster, in.tags = false, nil
+	in.inCluster, in.tags, in.numTags = false, nil, 0
 	in.haveLast, in.lastProducer, in.lastTC = true, in.producer, in.tcMillis
 	return true
 }
@@ -296,7 +307,7 @@ func (in *ingestor) readError(err error) {
 	case stopTakenOver, stopClosing, stopAckFailed:
 		return
 	case stopDeleted:
-		in.fail(StreamDeleted)
+		in.fail(StreamNotActive)
 		return
 	case stopMaxDuration:
 		in.fail(MaxConnectionDurationReached)

@@ -25,15 +25,17 @@ func (s *Server) buildMedia() ([]awsapi.Operation, error) {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	s.closers = append(s.closers, arch.Close)
+	// Ingest first: its deletion hook ends the stream's PutMedia
+	// connection before the hook below deletes the data.
+	ingestOps, err := s.buildIngest(arch)
+	if err != nil {
+		return nil, err
+	}
 	s.onStreamDeleted = append(s.onStreamDeleted, func(_ context.Context, st *catalog.Stream) {
 		if err := arch.DeleteStream(st.Name); err != nil {
 			s.log.Warn("delete stream data", "stream", st.Name, "err", err)
 		}
 	})
-	ingestOps, err := s.buildIngest(arch)
-	if err != nil {
-		return nil, err
-	}
 	playbackOps, err := s.buildPlayback(arch)
 	if err != nil {
 		return nil, err

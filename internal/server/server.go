@@ -56,6 +56,9 @@ type Server struct {
 	// Hooks run after the control plane deleted a stream or channel.
 	onStreamDeleted  []func(context.Context, *catalog.Stream)
 	onChannelDeleted []func(context.Context, *catalog.Channel)
+	// onShutdown runs when Shutdown begins, before the HTTP servers wait
+	// for running requests (it ends long-lived streams such as PutMedia).
+	onShutdown []func()
 
 	mu        sync.Mutex
 	httpLn    net.Listener
@@ -287,6 +290,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	servers := s.servers
 	s.servers = nil
 	s.mu.Unlock()
+	for _, f := range s.onShutdown {
+		f()
+	}
 	var errs []error
 	for _, hs := range servers {
 		if err := hs.Shutdown(ctx); err != nil {
