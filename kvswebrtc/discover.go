@@ -86,10 +86,17 @@ func Discover(ctx context.Context, cp ControlPlane, in DiscoverInput) (*Channel,
 			ChannelName: aws.String(in.ChannelName),
 			ChannelType: types.ChannelTypeSingleMaster,
 		})
-		if cerr != nil {
+		var inUse *types.ResourceInUseException
+		switch {
+		case errors.As(cerr, &inUse):
+			// Created meanwhile by someone else (a viewer and a master
+			// started together): use theirs.
+			out, err = cp.DescribeSignalingChannel(ctx, desc)
+		case cerr != nil:
 			return nil, fmt.Errorf("create signaling channel %s: %w", in.ChannelName, cerr)
+		default:
+			out, err = cp.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: cr.ChannelARN})
 		}
-		out, err = cp.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: cr.ChannelARN})
 		if err != nil {
 			return nil, fmt.Errorf("describe signaling channel: %w", err)
 		}

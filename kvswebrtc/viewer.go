@@ -42,6 +42,9 @@ type ViewerConfig struct {
 	// VideoOut and AudioOut, when set, receive the RTP packets; the Viewer
 	// closes them when Run returns.
 	VideoOut, AudioOut RTPWriter
+	// MaxFrames, when set, ends Run (with a nil error) once that many
+	// video frames have arrived.
+	MaxFrames uint64
 	// StatsInterval is how often statistics are logged. Defaults to 10 s;
 	// negative: never.
 	StatsInterval time.Duration
@@ -92,12 +95,14 @@ type Viewer struct {
 	dcOpen     chan struct{}
 	out        chan OutgoingMessage
 
-	mu    sync.Mutex
-	stats ViewerStats
-	pc    *webrtc.PeerConnection
-	dc    *webrtc.DataChannel
-	cands candidateBuffer
-	once  struct{ first, conn, echo, open sync.Once }
+	mu     sync.Mutex
+	stats  ViewerStats
+	stop   context.CancelFunc // ends Run
+	enough bool               // MaxFrames reached
+	pc     *webrtc.PeerConnection
+	dc     *webrtc.DataChannel
+	cands  candidateBuffer
+	once   struct{ first, conn, echo, open sync.Once }
 }
 
 // NewViewer returns a Viewer for cfg; Run starts it.
@@ -174,6 +179,9 @@ func (v *Viewer) Run(ctx context.Context) error {
 	v.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	v.mu.Lock()
+	v.stop = cancel
+	v.mu.Unlock()
 	runErr := make(chan error, 1)
 	go func() { runErr <- v.sc.Run(ctx) }()
 	var wg sync.WaitGroup
@@ -204,7 +212,14 @@ func (v *Viewer) Run(ctx context.Context) error {
 	for msg := range v.sc.Messages() {
 		v.handle(msg)
 	}
-	return <-runErr
+	err := <-runErr
+	v.mu.Lock()
+	enough := v.enough
+	v.mu.Unlock()
+	if enough {
+		return nil
+	}
+	return err
 }
 
 func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
@@ -407,6 +422,10 @@ func (v *Viewer) receive(pc *webrtc.PeerConnection, t *webrtc.TrackRemote) {
 		v.stats.VideoBytes += uint64(len(p.Payload))
 		if p.Marker {
 			v.stats.VideoFrames++
+			if n := v.cfg.MaxFrames; n > 0 && v.stats.VideoFrames >= n && !v.enough {
+				v.enough = true
+				v.stop()
+			}
 			if !decoding && frameKey {
 				decoding, first = true, true
 				v.stats.FirstFrame = time.Now()

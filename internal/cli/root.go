@@ -64,6 +64,7 @@ The official AWS SDKs and KVS SDKs work against it by changing only the endpoint
 		newVersionCmd(s),
 		newStreamCmd(s),
 		newChannelCmd(s),
+		newMasterCmd(s), newViewerCmd(s),
 		newPutMediaCmd(s), newGetMediaCmd(s),
 	)
 	return root

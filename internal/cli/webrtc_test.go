@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openkvs/openkvs/internal/testserver"
+)
+
+// TestMasterViewerCommands runs openkvs master and openkvs viewer against
+// a test server, both creating the channel if need be, for each codec: the
+// viewer stops after 30 frames, reports its first frame, and the files it
+// wrote decode with ffprobe.
+func TestMasterViewerCommands(t *testing.T) {
+	tests := []struct{ codec, out, probe string }{
+		{"h264", "got.h264", "h264"},
+		{"h265", "got.h265", "hevc"},
+		{"vp8", "got.ivf", "vp8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.codec, func(t *testing.T) {
+			webrtcEnv(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			var mout, merr bytes.Buffer
+			root := newRootCmd(streams{in: strings.NewReader(""), out: &mout, err: &merr})
+			root.SetArgs([]string{"master", "cam-" + tt.codec, "--create", "--loopback-only", "--codec", tt.codec, "--stats-interval", "0"})
+			masterDone := make(chan error, 1)
+			go func() { masterDone <- root.ExecuteContext(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				select {
+				case err := <-masterDone:
+					if err != nil {
+						t.Errorf("master: %v\n%s", err, merr.String())
+					}
+				case <-time.After(20 * time.Second):
+					t.Error("master did not stop")
+				}
+			})
+			dir := t.TempDir()
+			video, audio := filepath.Join(dir, tt.out), filepath.Join(dir, "got.ogg")
+			stdout, stderr, code := runCLI("viewer", "cam-"+tt.codec, "--create", "--loopback-only", "--frames", "30",
+				"--duration", "30s", "--out", video, "--out-audio", audio, "--stats-interval", "0")
+			if code != 0 {
+				t.Fatalf("viewer exit %d\nstdout: %s\nstderr: %s\nmaster: %s", code, stdout, stderr, merr.String())
+			}
+			m := regexp.MustCompile(`video [^ ]+: (\d+) frames`).FindStringSubmatch(stdout)
+			if !strings.Contains(stdout, "first frame after") || m == nil {
+				t.Fatalf("viewer output: %s", stdout)
+			}
+			if n, _ := strconv.Atoi(m[1]); n < 30 {
+				t.Errorf("viewer got %d frames, want 30", n)
+			}
+			got := ffprobeFrames(t, video)
+			if len(got) != 1 || !strings.HasPrefix(got[0], tt.probe+":") || got[0] == tt.probe+":0" {
+				t.Errorf("ffprobe of %s: %v, want %s frames", tt.out, got, tt.probe)
+			}
+			if a := ffprobeFrames(t, audio); len(a) != 1 || !strings.HasPrefix(a[0], "opus:") || a[0] == "opus:0" {
+				t.Errorf("ffprobe of the audio: %v", a)
+			}
+		})
+	}
+}
+
+// webrtcEnv points the AWS config loader at a test server (and its CA)
+// and nothing else.
+func webrtcEnv(t *testing.T) *testserver.Server {
+	t.Helper()
+	srv := testserver.Start(t, testserver.Options{})
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           testserver.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":       testserver.SecretAccessKey,
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_REGION":                  testserver.Region,
+		"AWS_ENDPOINT_URL":            srv.HTTPURL,
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             filepath.Join(t.TempDir(), "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"),
+		"AWS_EC2_METADATA_DISABLED":   "true",
+		"AWS_CA_BUNDLE":               srv.CAPath(),
+	} {
+		t.Setenv(k, v)
+	}
+	return srv
+}
+
+func runCLI(args ...string) (stdout, stderr string, code int) {
+	var out, errOut bytes.Buffer
+	code = Main(args, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// ffprobeFrames returns the frames ffprobe decodes per stream, e.g.
+// ["h264:30"].
+func ffprobeFrames(t *testing.T, path string) []string {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var s []string
+	for _, l := range strings.Fields(string(out)) {
+		s = append(s, strings.Replace(l, ",", ":", 1))
+	}
+	return s
+}
