@@ -1,9 +1,13 @@
 package signaling
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,7 +61,7 @@ func (s *Service) serveConnect(w http.ResponseWriter, r *http.Request) {
 		awsapi.WriteError(w, r, err)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	conn, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		// Any web page may connect: the credential is the presigned URL,
 		// never a cookie, so there is nothing for another origin to ride
 		// on. (The KVS WebRTC test page connects from its own origin.)
@@ -77,11 +81,55 @@ func (s *Service) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	s.attach(ss, conn)
-	defer s.sessions.Done() // added by register
 	ss.log.Debug("signaling client connected")
-	ss.run()
-	ss.log.Debug("signaling client disconnected")
+	// The handler returns so that net/http's goroutine, its stack and the
+	// request go; the connection lives on in one goroutine of its own.
+	go func() {
+		defer s.sessions.Done() // added by register
+		ss.run()
+		ss.log.Debug("signaling client disconnected")
+	}()
 }
+
+// Buffer sizes of a hijacked signaling connection. Signaling frames are
+// small and an idle connection should cost little: net/http's 4 KiB
+// reader and writer are replaced by these.
+const (
+	connReadBuffer  = 1024
+	connWriteBuffer = 512
+)
+
+// smallBuffers hands websocket.Accept a hijacked connection with smaller
+// buffers than net/http's.
+type smallBuffers struct{ http.ResponseWriter }
+
+// Hijack implements http.Hijacker.
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	// Bytes the client sent after its request are already in net/http's
+	// reader: they must be in the new reader's buffer (websocket.Accept
+	// keeps what is buffered and reads the rest from conn).
+	br := bufio.NewReaderSize(conn, connReadBuffer)
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(n, connReadBuffer))
+		if _, err := br.Peek(n); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, connWriteBuffer)), nil
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // channel returns the active channel with ARN arn, or the AWS error to
 // answer.

@@ -146,11 +146,23 @@ type presignOpts struct {
 // host the only signed header, the session token in the signed query.
 func (h *harness) presign(arn, clientID string, o presignOpts) string {
 	h.t.Helper()
+	if o.at.IsZero() {
+		o.at = h.clock.Now()
+	}
+	u, err := presignURL(h.srv.Listener.Addr().String(), arn, clientID, o)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return u
+}
+
+// presignURL presigns ws://host/?X-Amz-ChannelARN=arn[&X-Amz-ClientId=id].
+func presignURL(host, arn, clientID string, o presignOpts) (string, error) {
 	if o.expires == 0 {
 		o.expires = 299 * time.Second
 	}
 	if o.at.IsZero() {
-		o.at = h.clock.Now()
+		o.at = time.Now()
 	}
 	if o.secret == "" {
 		o.secret = testSecret
@@ -165,17 +177,17 @@ func (h *harness) presign(arn, clientID string, o presignOpts) string {
 	if o.rawQuery != "" {
 		raw = o.rawQuery
 	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+h.srv.Listener.Addr().String()+"/?"+raw, nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+host+"/?"+raw, nil)
 	if err != nil {
-		h.t.Fatal(err)
+		return "", err
 	}
 	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(),
 		aws.Credentials{AccessKeyID: testKeyID, SecretAccessKey: o.secret, SessionToken: o.token},
 		req, awsapi.EmptyPayloadHash, "kinesisvideo", testRegion, o.at)
 	if err != nil {
-		h.t.Fatal(err)
+		return "", err
 	}
-	return "ws" + strings.TrimPrefix(signed, "http")
+	return "ws" + strings.TrimPrefix(signed, "http"), nil
 }
 
 // client is one raw WebSocket connection to the harness.

@@ -1,0 +1,372 @@
+package signaling
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/catalog"
+)
+
+// memStore is a ChannelStore in a map: the benchmarks measure signaling,
+// not the catalog.
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]*catalog.Channel
+}
+
+func (s *memStore) GetChannel(_ context.Context, name string) (*catalog.Channel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.m[name]; ok {
+		return c, nil
+	}
+	return nil, catalog.ErrNotFound
+}
+
+// benchServer serves a Service with real time and the SigV4 verifier in
+// front, on loopback.
+type benchServer struct {
+	svc   *Service
+	store *memStore
+	srv   *httptest.Server
+}
+
+func newBenchServer(b *testing.B, edit func(*Config)) *benchServer {
+	b.Helper()
+	store := &memStore{m: make(map[string]*catalog.Channel)}
+	cfg := Config{Store: store}
+	if edit != nil {
+		edit(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	verifier, err := awsapi.NewVerifier(awsapi.VerifierConfig{Credentials: map[string]string{testKeyID: testSecret}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	for _, op := range svc.Operations() {
+		mux.Handle(op.Pattern, verifier.Middleware(op.Handler))
+	}
+	bs := &benchServer{svc: svc, store: store, srv: httptest.NewServer(mux)}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = svc.Close(ctx)
+		bs.srv.Close()
+	})
+	return bs
+}
+
+func (bs *benchServer) channel(name string) string {
+	arn := awsapi.NewARN(testRegion, testAcct, "channel", name, time.Unix(1700000000, 0))
+	bs.store.mu.Lock()
+	bs.store.m[name] = &catalog.Channel{Name: name, ARN: arn, Status: catalog.StatusActive, MessageTTLSeconds: 60}
+	bs.store.mu.Unlock()
+	return arn
+}
+
+func (bs *benchServer) presign(b *testing.B, arn, clientID string) string {
+	u, err := presignURL(bs.srv.Listener.Addr().String(), arn, clientID, presignOpts{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return u
+}
+
+// rss returns the process' resident set size in bytes.
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseUint(f[1], 10, 64)
+	return pages * uint64(os.Getpagesize())
+}
+
+// goMem is what the Go runtime holds for the heap and goroutine stacks.
+func goMem() (total, stack uint64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse + ms.MSpanInuse + ms.MCacheInuse, ms.StackInuse
+}
+
+const benchChildEnv = "OPENKVS_SIGNALING_BENCH_CLIENTS"
+
+// TestBenchClientProcess is the client side of BenchmarkIdleConnections,
+// run in a child process so that its sockets and memory do not count: it
+// dials every URL in the file named by $OPENKVS_SIGNALING_BENCH_CLIENTS,
+// prints "ready N", and holds the connections until stdin closes.
+func TestBenchClientProcess(t *testing.T) {
+	path := os.Getenv(benchChildEnv)
+	if path == "" {
+		t.Skip("only run by BenchmarkIdleConnections")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := strings.Fields(string(data))
+	conns := make([]*websocket.Conn, len(urls))
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	work := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				c, _, err := websocket.Dial(ctx, urls[i], nil)
+				cancel()
+				if err != nil {
+					select {
+					case errs <- fmt.Errorf("dial %d: %w", i, err):
+					default:
+					}
+					continue
+				}
+				// Answer the server's pings and notice its close.
+				c.CloseRead(context.Background())
+				conns[i] = c
+			}
+		})
+	}
+	for i := range urls {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		fmt.Println("error", err)
+		os.Exit(1)
+	default:
+	}
+	fmt.Println("ready", len(conns))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.CloseNow()
+	}
+}
+
+// BenchmarkIdleConnections holds $OPENKVS_BENCH_CONNS (default 19,900: the
+// machine's hard limit is 20,000 open files per process) idle signaling
+// WebSockets, a master and 10 viewers per channel, and reports the
+// server's memory per connection: Go heap and stacks (go-B/conn) and
+// resident set (rss-B/conn). The clients run in a child process. Run with
+// -benchtime=1x.
+func BenchmarkIdleConnections(b *testing.B) {
+	n := 19900
+	if v := os.Getenv("OPENKVS_BENCH_CONNS"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(n)+64 {
+		b.Skipf("RLIMIT_NOFILE is %d; %d connections need %d (raise ulimit -n or set OPENKVS_BENCH_CONNS)", lim.Cur, n, n+64)
+	}
+	for range b.N {
+		bs := newBenchServer(b, nil)
+		var urls []string
+		for i := 0; len(urls) < n; i++ {
+			arn := bs.channel(fmt.Sprintf("idle-%d", i))
+			urls = append(urls, bs.presign(b, arn, ""))
+			for v := 0; v < DefaultMaxViewers && len(urls) < n; v++ {
+				urls = append(urls, bs.presign(b, arn, fmt.Sprintf("viewer-%d", v)))
+			}
+		}
+		list := filepath.Join(b.TempDir(), "urls")
+		if err := os.WriteFile(list, []byte(strings.Join(urls, "\n")), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		beforeGo, beforeStack := goMem()
+		beforeRSS := rss()
+
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClientProcess$", "-test.v")
+		cmd.Env = append(os.Environ(), benchChildEnv+"="+list)
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		ready := false
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "error") {
+				b.Fatal(line)
+			}
+			if strings.HasPrefix(line, "ready") {
+				ready = true
+				break
+			}
+		}
+		if !ready {
+			b.Fatal("client process ended before it was ready")
+		}
+		dialTime := time.Since(start)
+		st := bs.svc.Stats()
+		if st.Masters+st.Viewers != n {
+			b.Fatalf("server holds %+v, want %d connections", st, n)
+		}
+		afterGo, afterStack := goMem()
+		afterRSS := rss()
+		b.ReportMetric(float64(n), "conns")
+		b.ReportMetric(float64(afterGo-beforeGo)/float64(n), "go-B/conn")
+		b.ReportMetric(float64(afterStack-beforeStack)/float64(n), "stack-B/conn")
+		b.ReportMetric(float64(afterRSS-beforeRSS)/float64(n), "rss-B/conn")
+		b.ReportMetric(float64(n)/dialTime.Seconds(), "conns/s")
+		stdin.Close()
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		_ = cmd.Wait()
+	}
+}
+
+// BenchmarkOfferAnswerRoundTrip measures offer → master → answer through
+// the server at a steady $OPENKVS_BENCH_RATE round trips a second (default
+// 2,000) spread over 10 channels of a master and 10 viewers, and reports
+// the p50 and p99 round-trip time. Each round trip carries a 4 KB
+// (base64) offer and answer, the size of a real SDP. Rate limits are
+// lifted (a master answering 10 viewers is over KVS' 5 SDP/s); everything
+// else is the default. Clients run in-process.
+func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
+	rate := 2000
+	if v := os.Getenv("OPENKVS_BENCH_RATE"); v != "" {
+		rate, _ = strconv.Atoi(v)
+	}
+	bs := newBenchServer(b, func(c *Config) { c.SDPRate, c.ICERate = -1, -1 })
+	dial := func(u string) *websocket.Conn {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, u, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.SetReadLimit(1 << 20)
+		return c
+	}
+	type viewer struct {
+		conn *websocket.Conn
+		mu   sync.Mutex
+	}
+	var viewers []*viewer
+	var wg sync.WaitGroup
+	var conns []*websocket.Conn
+	for ch := range 10 {
+		arn := bs.channel(fmt.Sprintf("rtt-%d", ch))
+		master := dial(bs.presign(b, arn, ""))
+		conns = append(conns, master)
+		wg.Go(func() { // the master answers every offer with its payload
+			var in ServerMessage
+			for {
+				_, data, err := master.Read(context.Background())
+				if err != nil {
+					return
+				}
+				if json.Unmarshal(data, &in) != nil || in.MessageType != ActionSDPOffer {
+					continue
+				}
+				out, _ := json.Marshal(ClientMessage{Action: ActionSDPAnswer, RecipientClientID: in.SenderClientID, MessagePayload: in.MessagePayload})
+				if master.Write(context.Background(), websocket.MessageText, out) != nil {
+					return
+				}
+			}
+		})
+		for v := range DefaultMaxViewers {
+			viewers = append(viewers, &viewer{conn: dial(bs.presign(b, arn, fmt.Sprintf("v%d", v)))})
+		}
+	}
+
+	pad := strings.Repeat("a=candidate:0 1 udp 2122260223 127.0.0.1 50000 typ host\r\n", 52)
+	var mu sync.Mutex
+	sent := make(map[int]time.Time, b.N)
+	rtts := make([]time.Duration, 0, b.N)
+	done := make(chan struct{})
+	for _, v := range viewers {
+		conns = append(conns, v.conn)
+		wg.Go(func() {
+			var in ServerMessage
+			for {
+				_, data, err := v.conn.Read(context.Background())
+				if err != nil {
+					return
+				}
+				now := time.Now()
+				if json.Unmarshal(data, &in) != nil || in.MessageType != ActionSDPAnswer {
+					continue
+				}
+				head, _ := base64.StdEncoding.DecodeString(in.MessagePayload[:24])
+				seq, _ := strconv.Atoi(strings.TrimSpace(string(head[:16])))
+				mu.Lock()
+				rtts = append(rtts, now.Sub(sent[seq]))
+				if len(rtts) == b.N {
+					close(done)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+
+	interval := time.Second / time.Duration(rate)
+	b.ResetTimer()
+	tick := time.NewTicker(interval)
+	for seq := range b.N {
+		<-tick.C
+		v := viewers[seq%len(viewers)]
+		payload := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%16d  %s", seq, pad))
+		frame, _ := json.Marshal(ClientMessage{Action: ActionSDPOffer, MessagePayload: payload})
+		mu.Lock()
+		sent[seq] = time.Now()
+		mu.Unlock()
+		go func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			_ = v.conn.Write(context.Background(), websocket.MessageText, frame)
+		}()
+	}
+	tick.Stop()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.Fatalf("only %d of %d answers", len(rtts), b.N)
+	}
+	b.StopTimer()
+	slices.Sort(rtts)
+	pct := func(p float64) float64 { return float64(rtts[int(p*float64(len(rtts)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(rate), "offers/s")
+	for _, c := range conns {
+		c.CloseNow()
+	}
+	wg.Wait()
+}
