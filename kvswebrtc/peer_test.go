@@ -1,6 +1,7 @@
 package kvswebrtc
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -80,5 +81,59 @@ func TestMasterViewer(t *testing.T) {
 				t.Errorf("master stats %+v", ms)
 			}
 		})
+	}
+}
+
+// TestMasterManyViewers connects several viewers at once to one master:
+// each gets its own PeerConnection, media and echoes, and the master's
+// stats list them all.
+func TestMasterManyViewers(t *testing.T) {
+	const n = 4
+	r := newRig(t, testserver.Options{})
+	m, err := NewMaster(MasterConfig{
+		Signaling:     r.signaling(RoleMaster, "", nil),
+		Peer:          loopPeer(t),
+		Video:         sampleSource(t, "sample.h264"),
+		Audio:         sampleSource(t, "sample.ogg"),
+		StatsInterval: -1,
+		Logger:        testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goRun(t, m.Run)
+	viewers := make([]*Viewer, n)
+	for i := range viewers {
+		v, err := NewViewer(ViewerConfig{
+			Signaling:     r.signaling(RoleViewer, fmt.Sprintf("viewer-%d", i), nil),
+			Peer:          loopPeer(t),
+			StatsInterval: -1,
+			Logger:        testLogger(t),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		viewers[i] = v
+		goRun(t, v.Run)
+	}
+	for i, v := range viewers {
+		waitFor(t, fmt.Sprintf("viewer %d first frame", i), v.FirstFrame())
+		waitFor(t, fmt.Sprintf("viewer %d data channel", i), v.DataChannelOpen())
+		if err := v.SendData(fmt.Sprint("hello ", i)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, fmt.Sprintf("viewer %d echo", i), v.Echoed())
+		if s := v.Stats(); s.VideoCodec != webrtc.MimeTypeH264 || s.AudioCodec != webrtc.MimeTypeOpus {
+			t.Errorf("viewer %d codecs %q %q", i, s.VideoCodec, s.AudioCodec)
+		}
+	}
+	ms := m.Stats()
+	if len(ms) != n {
+		t.Fatalf("master lists %d viewers, want %d: %+v", len(ms), n, ms)
+	}
+	for i, s := range ms {
+		if s.ViewerID != fmt.Sprintf("viewer-%d", i) || s.FramesSent == 0 || s.State != webrtc.PeerConnectionStateConnected {
+			t.Errorf("master stats %+v", s)
+		}
 	}
 }

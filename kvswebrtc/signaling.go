@@ -179,7 +179,8 @@ func (c *SignalingClient) Channel() Channel {
 
 // Run connects and keeps the client connected until ctx ends, then closes
 // the connection and returns ctx's error. It returns early with an error
-// only if the first connection attempt fails.
+// if the first connection attempt fails, or if a reconnection finds the
+// channel gone (404 ResourceNotFoundException: it was deleted).
 func (c *SignalingClient) Run(ctx context.Context) error {
 	defer func() {
 		c.mu.Lock()
@@ -225,6 +226,9 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if channelGone(err) {
+				return err
 			}
 			c.log.Warn("signaling reconnect failed", "err", err, "retry_in", backoff)
 			wait = backoff
@@ -461,6 +465,13 @@ func (c *SignalingClient) ICEServers(ctx context.Context) ([]ICEServer, error) {
 	c.iceList, c.iceExp = list, now.Add(ttl/2)
 	c.mu.Unlock()
 	return list, nil
+}
+
+// channelGone reports whether err is the service's answer for a channel
+// that does not exist (any more).
+func channelGone(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
 }
 
 // websocketHTTPClient returns a client for the WebSocket handshake with

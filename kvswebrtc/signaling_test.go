@@ -194,3 +194,44 @@ func timeoutCh(t *testing.T) <-chan struct{} {
 	go func() { <-ctx.Done(); close(ch) }()
 	return ch
 }
+
+// TestSignalingChannelDeleted deletes the channel under a connected
+// master: the service sends GO_AWAY and closes, the reconnection finds
+// the channel gone, and Run ends with the 404.
+func TestSignalingChannelDeleted(t *testing.T) {
+	r := newRig(t, testserver.Options{})
+	connected := make(chan int, 1)
+	goAway := make(chan bool, 1)
+	sc := r.signaling(RoleMaster, "", func(c *SignalingConfig) {
+		c.OnConnect = func(n int) { connected <- n }
+		c.OnDisconnect = func(g bool) { goAway <- g }
+	})
+	done := make(chan error, 1)
+	go func() { done <- sc.Run(context.Background()) }()
+	<-connected
+	ctx := context.Background()
+	d, err := r.kvs.DescribeSignalingChannel(ctx, &kinesisvideo.DescribeSignalingChannelInput{ChannelARN: aws.String(r.arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.kvs.DeleteSignalingChannel(ctx, &kinesisvideo.DeleteSignalingChannelInput{ChannelARN: aws.String(r.arn), CurrentVersion: d.ChannelInfo.Version}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case g := <-goAway:
+		if !g {
+			t.Error("deletion closed the connection without GO_AWAY")
+		}
+	case <-timeoutCh(t):
+		t.Fatal("connection not closed on channel deletion")
+	}
+	select {
+	case err := <-done:
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+			t.Errorf("Run = %v, want the 404 of the deleted channel", err)
+		}
+	case <-timeoutCh(t):
+		t.Fatal("Run did not end after the channel was deleted")
+	}
+}

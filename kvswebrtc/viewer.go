@@ -25,6 +25,10 @@ type RTPWriter interface {
 	Close() error
 }
 
+// ErrPeerFailed is returned by Viewer.Run when the connection to the
+// master failed (ICE found no working pair, or it broke down).
+var ErrPeerFailed = errors.New("kvswebrtc: peer connection failed")
+
 // ViewerConfig configures a Viewer.
 type ViewerConfig struct {
 	// Signaling is a client for the channel with role VIEWER; the Viewer
@@ -99,6 +103,7 @@ type Viewer struct {
 	stats  ViewerStats
 	stop   context.CancelFunc // ends Run
 	enough bool               // MaxFrames reached
+	failed error              // the PeerConnection failed
 	pc     *webrtc.PeerConnection
 	dc     *webrtc.DataChannel
 	cands  candidateBuffer
@@ -171,8 +176,10 @@ func (v *Viewer) SendData(text string) error {
 }
 
 // Run connects, offers and receives until ctx ends; then it closes the
-// PeerConnection and the writers and returns ctx's error, or an earlier
-// error if the connection cannot be set up.
+// PeerConnection and the writers and returns ctx's error. It returns
+// earlier with nil once MaxFrames frames have arrived, with ErrPeerFailed
+// if the PeerConnection fails, or with the error that keeps the
+// connection from being set up.
 func (v *Viewer) Run(ctx context.Context) error {
 	v.mu.Lock()
 	v.stats.Started = time.Now()
@@ -214,10 +221,13 @@ func (v *Viewer) Run(ctx context.Context) error {
 	}
 	err := <-runErr
 	v.mu.Lock()
-	enough := v.enough
+	enough, failed := v.enough, v.failed
 	v.mu.Unlock()
-	if enough {
+	switch {
+	case enough:
 		return nil
+	case failed != nil:
+		return failed
 	}
 	return err
 }
@@ -286,6 +296,14 @@ func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		v.log.Info("connection to master", "state", s.String())
+		if s == webrtc.PeerConnectionStateFailed {
+			v.mu.Lock()
+			if v.failed == nil && !v.enough {
+				v.failed = ErrPeerFailed
+				v.stop()
+			}
+			v.mu.Unlock()
+		}
 		if s == webrtc.PeerConnectionStateConnected {
 			v.mu.Lock()
 			v.stats.Connected = time.Now()
