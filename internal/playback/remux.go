@@ -200,43 +200,49 @@ type demuxed struct {
 	start, end int64
 }
 
-// demuxerPool reuses Readers' buffers between fragments.
 var errEmptyFragment = errors.New("fragment has no frames of a playable track")
 
-// demux reads the Cluster bytes of fragment f. Sample data aliases a buffer
-// that lives as long as the returned value.
+// rawFrame is one frame found in a Cluster.
+type rawFrame struct {
+	track    uint64
+	timecode int16
+	key      bool
+	data     []byte
+}
+
+// demux reads the Cluster bytes of fragment f. Sample data aliases cluster
+// (or, for Clusters the fast path leaves to mkv.Reader, a copy).
 func demux(h *mediaHeader, f *archive.Fragment, cluster []byte) (*demuxed, error) {
-	r := mkv.NewReader(io.MultiReader(bytes.NewReader(h.doc), bytes.NewReader(cluster)), mkv.ReaderConfig{
-		MaxClusterSize: int64(len(cluster)) + 64,
-		BufferSize:     32 << 10,
-	})
-	for {
-		ev, err := r.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("fragment %s: no Cluster", f.Number)
-			}
-			return nil, fmt.Errorf("fragment %s: %w", f.Number, err)
-		}
-		if ev == mkv.EventCluster {
-			break
+	frames, ok := walkCluster(cluster, nil)
+	if !ok {
+		var err error
+		if frames, err = readCluster(h, f, cluster); err != nil {
+			return nil, err
 		}
 	}
-	c := r.Cluster()
-	d := &demuxed{tracks: make([][]mediaSample, len(h.tracks)), order: make([][2]int32, 0, len(c.Frames))}
+	d := &demuxed{tracks: make([][]mediaSample, len(h.tracks)), order: make([][2]int32, 0, len(frames))}
+	counts := make([]int, len(h.tracks))
+	for i := range frames {
+		if ti := h.track(frames[i].track); ti >= 0 {
+			counts[ti]++
+		}
+	}
+	for ti, n := range counts {
+		d.tracks[ti] = make([]mediaSample, 0, n)
+	}
 	base := f.ProducerTime.UnixNano()
 	scale := int64(h.scale)
 	first := true
-	for i := range c.Frames {
-		fr := &c.Frames[i]
-		ti := h.track(fr.Track)
-		if ti < 0 || len(fr.Data) == 0 {
+	for i := range frames {
+		fr := &frames[i]
+		ti := h.track(fr.track)
+		if ti < 0 || len(fr.data) == 0 {
 			continue
 		}
-		pts := base + int64(fr.Timecode)*scale
-		key := fr.Keyframe || !h.tracks[ti].track.Codec.IsVideo()
+		pts := base + int64(fr.timecode)*scale
+		key := fr.key || !h.tracks[ti].track.Codec.IsVideo()
 		d.order = append(d.order, [2]int32{int32(ti), int32(len(d.tracks[ti]))})
-		d.tracks[ti] = append(d.tracks[ti], mediaSample{pts: pts, dts: pts, key: key, data: fr.Data})
+		d.tracks[ti] = append(d.tracks[ti], mediaSample{pts: pts, dts: pts, key: key, data: fr.data})
 		if first || pts < d.start {
 			d.start = pts
 		}
@@ -254,6 +260,113 @@ func demux(h *mediaHeader, f *archive.Fragment, cluster []byte) (*demuxed, error
 		}
 	}
 	return d, nil
+}
+
+// readCluster decodes a Cluster with mkv.Reader, which handles every
+// Matroska form (lacing included), after the header's document start.
+func readCluster(h *mediaHeader, f *archive.Fragment, cluster []byte) ([]rawFrame, error) {
+	r := mkv.NewReader(io.MultiReader(bytes.NewReader(h.doc), bytes.NewReader(cluster)), mkv.ReaderConfig{
+		MaxClusterSize: int64(len(cluster)) + 64,
+		BufferSize:     32 << 10,
+	})
+	for {
+		ev, err := r.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("fragment %s: no Cluster", f.Number)
+			}
+			return nil, fmt.Errorf("fragment %s: %w", f.Number, err)
+		}
+		if ev == mkv.EventCluster {
+			break
+		}
+	}
+	c := r.Cluster()
+	frames := make([]rawFrame, len(c.Frames))
+	for i, fr := range c.Frames {
+		frames[i] = rawFrame{track: fr.Track, timecode: fr.Timecode, key: fr.Keyframe, data: fr.Data}
+	}
+	return frames, nil
+}
+
+// walkCluster lists the frames of a stored Cluster in place, without
+// copying: the common form of unlaced SimpleBlocks and BlockGroups
+// (RFC 9559 §10.1, §10.2, §5.1.3.5) of a known-size Cluster, which is how
+// the archive keeps them. ok is false for anything else (lacing, damage),
+// which readCluster then decodes or rejects.
+func walkCluster(b []byte, dst []rawFrame) (frames []rawFrame, ok bool) {
+	id, size, n, err := mkv.ParseElementHeader(b)
+	if err != nil || id != mkv.IDCluster || size != int64(len(b)-n) {
+		return nil, false
+	}
+	b = b[n:]
+	frames = dst
+	for len(b) > 0 {
+		id, size, n, err := mkv.ParseElementHeader(b)
+		if err != nil || size < 0 || size > int64(len(b)-n) {
+			return nil, false
+		}
+		body := b[n : n+int(size)]
+		b = b[n+int(size):]
+		switch id {
+		case mkv.IDSimpleBlock:
+			f, ok := parseBlock(body)
+			if !ok {
+				return nil, false
+			}
+			f.key = body[len(body)-len(f.data)-1]&0x80 != 0
+			frames = append(frames, f)
+		case mkv.IDBlockGroup:
+			var f rawFrame
+			found, ref := false, false
+			for len(body) > 0 {
+				cid, csize, cn, err := mkv.ParseElementHeader(body)
+				if err != nil || csize < 0 || csize > int64(len(body)-cn) {
+					return nil, false
+				}
+				switch cid {
+				case mkv.IDBlock:
+					if f, ok = parseBlock(body[cn : cn+int(csize)]); !ok {
+						return nil, false
+					}
+					found = true
+				case mkv.IDReferenceBlock:
+					ref = true
+				}
+				body = body[cn+int(csize):]
+			}
+			if !found {
+				return nil, false
+			}
+			f.key = !ref
+			frames = append(frames, f)
+		}
+	}
+	return frames, true
+}
+
+// parseBlock decodes an unlaced Block or SimpleBlock body: track number
+// (a VINT), 16-bit relative timecode, flags, frame data.
+func parseBlock(b []byte) (rawFrame, bool) {
+	if len(b) == 0 || b[0] == 0 {
+		return rawFrame{}, false
+	}
+	l := 1
+	for b[0]&(0x80>>(l-1)) == 0 {
+		l++
+	}
+	if len(b) < l+3 {
+		return rawFrame{}, false
+	}
+	track := uint64(b[0] & (0xFF >> l))
+	for _, c := range b[1:l] {
+		track = track<<8 | uint64(c)
+	}
+	flags := b[l+2]
+	if flags&0x06 != 0 { // laced
+		return rawFrame{}, false
+	}
+	return rawFrame{track: track, timecode: int16(uint16(b[l])<<8 | uint16(b[l+1])), data: b[l+3:]}, true
 }
 
 // deriveDTS sets decoding times for video samples whose Matroska
