@@ -99,6 +99,12 @@ type Config struct {
 	// MaxLatency is the buffered duration beyond which OnLatencyPressure
 	// is called. Defaults to 60 s.
 	MaxLatency time.Duration
+	// Offline makes PutFrame wait for buffer space (fragments being
+	// PERSISTED) instead of dropping when the buffer is full, as the KVS
+	// SDKs' offline streaming type does: for files and other sources that
+	// can be read faster than they can be sent. Defaults to false (live:
+	// drop).
+	Offline bool
 	// AckOnReceived treats RECEIVED as final, for streams with retention
 	// 0, which never get PERSISTED. Defaults to false.
 	AckOnReceived bool

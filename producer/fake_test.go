@@ -2,6 +2,8 @@ package producer
 
 import (
 	"bytes"
+	"log/slog"
+	"os"
 	"context"
 	"errors"
 	"fmt"
@@ -80,6 +82,15 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = rc.EnableFullDuplex()
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
+	// drop closes the TCP connection, as a crash or a network failure
+	// would.
+	drop := func() {
+		c, _, err := rc.Hijack()
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		c.Close()
+	}
 	send := func(format string, args ...any) {
 		fmt.Fprintf(w, format+"\n", args...)
 		_ = rc.Flush()
@@ -117,16 +128,19 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			switch act {
 			case actError:
 				send(`{"EventType":"ERROR","FragmentTimecode":%d,"ErrorId":%d,"ErrorCode":"X"}`, c.Timecode, f.errID)
-				panic(http.ErrAbortHandler) // KVS closes the connection after an ERROR
+				drop() // KVS closes the connection after an ERROR
+				return
 			case actLose:
 				send(`{"EventType":"RECEIVED","FragmentTimecode":%d,"FragmentNumber":"%d"}`, c.Timecode, 1000+n)
-				panic(http.ErrAbortHandler)
+				drop()
+				return
 			}
 			f.store(c)
 			send(`{"EventType":"RECEIVED","FragmentTimecode":%d,"FragmentNumber":"%d"}`, c.Timecode, 1000+n)
 			send(`{"EventType":"PERSISTED","FragmentTimecode":%d,"FragmentNumber":"%d"}`, c.Timecode, 1000+n)
 			if act == actAbortAfter {
-				panic(http.ErrAbortHandler)
+				drop()
+				return
 			}
 		}
 	}
@@ -604,4 +618,58 @@ func TestConfigValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestProducerOffline(t *testing.T) {
+	t.Run("waits instead of dropping", func(t *testing.T) {
+		fake, srv := newFake(t, func(conn, n int) action {
+			if conn == 1 && n == 4 {
+				return actLose
+			}
+			return actPersist
+		})
+		cfg := testConfig(srv.URL)
+		cfg.Offline = true
+		cfg.MaxBufferBytes = 3000
+		if os.Getenv("PRODUCER_TEST_LOG") != "" {
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		p, err := Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frames := testFrames(250, 25)
+		putAll(t, p, frames)
+		if err := closeWithin(t, p); err != nil {
+			t.Fatal(err)
+		}
+		checkExactlyOnce(t, fake, frames)
+		if st := p.Stats(); st.FramesDropped != 0 || st.FragmentsPersisted != 10 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+	t.Run("gives up with its context", func(t *testing.T) {
+		cfg := testConfig(unreachable(t))
+		cfg.Offline = true
+		cfg.MaxBufferBytes = 3000
+		p, err := Start(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var putErr error
+		for _, f := range testFrames(250, 25) {
+			if putErr = p.PutFrame(ctx, f); putErr != nil {
+				break
+			}
+		}
+		if !errors.Is(putErr, context.Canceled) {
+			t.Errorf("PutFrame: %v, want context.Canceled once the buffer is full", putErr)
+		}
+		if st := p.Stats(); st.FramesDropped != 0 || st.BufferedBytes > cfg.MaxBufferBytes {
+			t.Errorf("stats %+v", st)
+		}
+		_ = p.Close(ctx)
+	})
 }

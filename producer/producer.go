@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -243,13 +244,13 @@ func (p *Producer) reportDrop(d Drop) {
 }
 
 // PutFrame adds a frame. A key frame of the key-frame track starts a new
-// fragment (see Config.FragmentDuration). Frames that cannot be kept are
-// dropped and reported to OnDrop; PutFrame does not block for the network
-// and returns an error only for a bad frame, after Close, or once the
-// producer has failed. ctx is not used yet and is there for callers that
-// want PutFrame to wait for buffer space in a later version.
+// fragment (see Config.FragmentDuration); frames of a fragment must come
+// in order, and each fragment must start after the previous one. Frames
+// that cannot be kept are dropped and reported to OnDrop: PutFrame does
+// not block for the network, except with Config.Offline, where it waits
+// (as long as ctx allows) for buffer space instead. It returns an error
+// for a bad frame, after Close, or once the producer has failed.
 func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
-	_ = ctx
 	ts := p.tracks[f.Track]
 	if ts == nil {
 		return fmt.Errorf("%w: frame for unknown track %d", ErrBadTrack, f.Track)
@@ -291,7 +292,15 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 			}
 		}
 		p.finishOpen()
-		if !p.makeRoom(int64(len(data)), f.PTS) {
+		if err := p.waitRoom(ctx, int64(len(data)), f.PTS); err != nil {
+			p.stats.FramesPut--
+			return err
+		}
+		if abs <= p.lastTC { // another PutFrame started a fragment while we waited
+			p.stats.FramesPut--
+			return fmt.Errorf("%w: %d ms after %d ms", ErrTimestamp, abs, p.lastTC)
+		}
+		if !p.cfg.Offline && !p.makeRoom(int64(len(data)), f.PTS) {
 			p.skipping = true
 			dropFrame(DropBufferFull)
 			return nil
@@ -307,7 +316,15 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 			dropFrame(DropFragmentTooLong)
 			return nil
 		}
-		if !p.makeRoom(int64(len(data)), f.PTS) {
+		if err := p.waitRoom(ctx, int64(len(data)), f.PTS); err != nil {
+			p.stats.FramesPut--
+			return err
+		}
+		if p.open == nil || p.skipping {
+			dropFrame(DropBeforeKeyFrame) // its fragment was rejected while we waited
+			return nil
+		}
+		if !p.cfg.Offline && !p.makeRoom(int64(len(data)), f.PTS) {
 			p.skipping = true
 			dropFrame(DropBufferFull)
 			return nil
@@ -382,14 +399,47 @@ func (p *Producer) bufferedDuration() time.Duration {
 	return p.lastPTS - p.frags[0].start
 }
 
+// over reports whether a frame of n bytes at pts would exceed the buffer
+// bounds.
+func (p *Producer) over(n int64, pts time.Duration) bool {
+	return p.bytes+n > p.cfg.MaxBufferBytes ||
+		(len(p.frags) > 0 && max(pts, p.lastPTS)-p.frags[0].start > p.cfg.MaxBufferDuration)
+}
+
+// waitRoom, in offline mode, waits until a frame of n bytes at pts fits
+// the buffer, for as long as fragments that the service can complete are
+// still to be persisted: every fragment but the newest, whose end the
+// service sees only when the next one starts. Offline buffers may thus
+// exceed their bounds by one fragment, and never drop.
+func (p *Producer) waitRoom(ctx context.Context, n int64, pts time.Duration) error {
+	if !p.cfg.Offline || !p.over(n, pts) {
+		return nil
+	}
+	stop := context.AfterFunc(ctx, p.wake)
+	defer stop()
+	freeable := func() bool {
+		return len(p.frags) > 1 && slices.ContainsFunc(p.frags[:len(p.frags)-1], func(f *fragment) bool {
+			return f.state == statePending
+		})
+	}
+	for p.over(n, pts) && p.err == nil && !p.closing && ctx.Err() == nil && freeable() {
+		p.cond.Wait()
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case p.err != nil:
+		return p.err
+	case p.closing:
+		return ErrClosed
+	}
+	return nil
+}
+
 // makeRoom drops the oldest fragments not in flight until a frame of n
 // bytes at pts fits the buffer bounds; it reports whether it fits.
 func (p *Producer) makeRoom(n int64, pts time.Duration) bool {
-	over := func() bool {
-		return p.bytes+n > p.cfg.MaxBufferBytes ||
-			(len(p.frags) > 0 && max(pts, p.lastPTS)-p.frags[0].start > p.cfg.MaxBufferDuration)
-	}
-	for over() {
+	for p.over(n, pts) {
 		var victim *fragment
 		for _, f := range p.frags {
 			if f.state == statePending && f.complete && (p.sess == nil || f.sentBy != p.sess.id) {
