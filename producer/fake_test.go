@@ -2,14 +2,14 @@ package producer
 
 import (
 	"bytes"
-	"log/slog"
-	"os"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
