@@ -1,0 +1,231 @@
+package producer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+
+	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/config"
+	"github.com/openkvs/openkvs/internal/testserver"
+	"github.com/openkvs/openkvs/media/mkv"
+)
+
+// sourceFrames reads an MKV file's tracks and frames, PTS from the first
+// frame, leaving out frames before the first video key frame (which a
+// producer cannot send).
+func sourceFrames(t *testing.T, data []byte) ([]Track, []Frame) {
+	t.Helper()
+	rd := mkv.NewReader(bytes.NewReader(data), mkv.ReaderConfig{})
+	var tracks []Track
+	var frames []Frame
+	video := uint64(0)
+	base := time.Duration(-1)
+	for {
+		ev, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return tracks, frames
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev {
+		case mkv.EventTracks:
+			for _, e := range rd.Tracks().Entries {
+				tracks = append(tracks, Track{Track: e})
+				if e.Type == mkv.TrackTypeVideo && video == 0 {
+					video = e.Number
+				}
+			}
+		case mkv.EventCluster:
+			c := rd.Cluster()
+			for i := range c.Frames {
+				f := &c.Frames[i]
+				pts := time.Duration(c.Time(f)) * time.Duration(rd.Info().TimecodeScale)
+				if base < 0 {
+					if f.Track != video || !f.Keyframe {
+						continue
+					}
+					base = pts
+				}
+				frames = append(frames, Frame{Track: f.Track, PTS: pts - base, KeyFrame: f.Keyframe, Data: bytes.Clone(f.Data)})
+			}
+		}
+	}
+}
+
+// archivedFrames opens the archive in dir (the server must be stopped)
+// and returns every frame of stream with its count.
+func archivedFrames(t *testing.T, dir, stream string) (map[frameKey]int, int) {
+	t.Helper()
+	a, err := archive.Open(archive.Config{Dir: dir, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	frags, _, err := a.List(stream, archive.ProducerTime, time.Unix(0, 0), time.Now().Add(24*time.Hour), archive.Number{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[frameKey]int{}
+	for _, f := range frags {
+		raw, err := a.ReadCluster(stream, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc bytes.Buffer
+		w, err := mkv.NewWriter(&doc, mkv.WriterConfig{TimecodeScale: f.Header.TimecodeScale})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteHeaderRaw(f.Header.Tracks); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteRaw(raw); err != nil {
+			t.Fatal(err)
+		}
+		rd := mkv.NewReader(&doc, mkv.ReaderConfig{})
+		for {
+			ev, err := rd.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("fragment %s: %v", f.Number, err)
+			}
+			if ev != mkv.EventCluster {
+				continue
+			}
+			c := rd.Cluster()
+			for i := range c.Frames {
+				fr := &c.Frames[i]
+				ms := c.Time(fr) * int64(f.Header.TimecodeScale) / int64(time.Millisecond)
+				out[frameKey{fr.Track, ms, string(fr.Data)}]++
+			}
+		}
+	}
+	return out, len(frags)
+}
+
+// TestIntegrationServerRestart streams ffmpeg-made media to a real openkvs
+// (endpoint discovery with the real kinesisvideo client, SigV4, PutMedia,
+// the archive), restarts the server on the same data dir and address in
+// the middle, and checks that the archive holds every frame exactly once.
+func TestIntegrationServerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and ffmpeg")
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"h264 aac", []string{"-c:v", "libx264", "-g", "25", "-c:a", "aac"}},
+		{"h265 opus", []string{"-c:v", "libx265", "-x265-params", "keyint=25:min-keyint=25:log-level=error", "-c:a", "libopus"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			media := ffmpeg(t, "x.mkv", append([]string{"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+				"-f", "lavfi", "-i", "sine", "-t", "6"}, tt.args...)...)
+			tracks, frames := sourceFrames(t, media)
+			if len(tracks) != 2 || len(frames) < 300 {
+				t.Fatalf("%d tracks, %d frames from ffmpeg", len(tracks), len(frames))
+			}
+
+			dir := t.TempDir()
+			srv := testserver.Start(t, testserver.Options{DataDir: dir})
+			addr := strings.TrimPrefix(srv.HTTPURL, "http://")
+			ctx := context.Background()
+			if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
+				StreamName: aws.String("cam1"), DataRetentionInHours: aws.Int32(24),
+			}); err != nil {
+				t.Fatal(err)
+			}
+
+			persisted := make(chan int64, 1000)
+			var mu sync.Mutex
+			var drops []Drop
+			p, err := Start(ctx, Config{
+				AWS:        srv.AWSConfig(srv.HTTPURL),
+				StreamName: "cam1",
+				Tracks:     tracks,
+				StartTime:  time.Now().Add(-time.Minute).Truncate(time.Millisecond),
+				MinBackoff: time.Millisecond,
+				MaxBackoff: 20 * time.Millisecond,
+				OnAck: func(a Ack) {
+					if a.EventType == EventPersisted {
+						persisted <- a.FragmentTimecode
+					}
+				},
+				OnDrop: func(d Drop) {
+					mu.Lock()
+					drops = append(drops, d)
+					mu.Unlock()
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			half := len(frames) / 2
+			for _, f := range frames[:half] {
+				if err := p.PutFrame(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Restart once two fragments are PERSISTED, while the rest of
+			// the first half is in flight.
+			for range 2 {
+				select {
+				case <-persisted:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("no PERSISTED ack; stats %+v", p.Stats())
+				}
+			}
+			srv.Stop(t)
+			srv = testserver.Start(t, testserver.Options{DataDir: dir, Configure: func(c *config.Config) { c.Listen = addr }})
+			for _, f := range frames[half:] {
+				if err := p.PutFrame(ctx, f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := p.Close(cctx); err != nil {
+				t.Fatalf("Close: %v; stats %+v", err, p.Stats())
+			}
+			srv.Stop(t)
+
+			st := p.Stats()
+			if st.Connections < 2 || st.FramesDropped != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			mu.Lock()
+			if len(drops) > 0 {
+				t.Errorf("drops: %+v", drops)
+			}
+			mu.Unlock()
+			start := p.cfg.StartTime
+			got, n := archivedFrames(t, dir, "cam1")
+			if uint64(n) != st.FragmentsPersisted {
+				t.Errorf("archive holds %d fragments, the producer saw %d PERSISTED", n, st.FragmentsPersisted)
+			}
+			for _, f := range frames {
+				k := frameKey{f.Track, start.Add(f.PTS).UnixMilli(), string(f.Data)}
+				if c := got[k]; c != 1 {
+					t.Errorf("frame track %d at %v is in the archive %d times", f.Track, f.PTS, c)
+				}
+				delete(got, k)
+			}
+			for k, c := range got {
+				t.Errorf("unexpected frame in the archive: track %d at %d ms ×%d", k.track, k.ms, c)
+			}
+			t.Logf("%d frames, %d fragments, stats %+v", len(frames), n, st)
+		})
+	}
+}
