@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -125,5 +126,40 @@ func TestStatusFrameTruncates(t *testing.T) {
 	}
 	if len(sm.StatusResponse.Description) != 1024 {
 		t.Errorf("description of %d bytes", len(sm.StatusResponse.Description))
+	}
+}
+
+// FuzzValidBase64 checks validBase64 against the decoders it stands for.
+func FuzzValidBase64(f *testing.F) {
+	for _, s := range []string{"", "eA==", "eA", "eA=", "eHk=", "eHl6", "e===", "eA==eA==", "e", "++//", "a-_b", "eA\n=="} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		enc := base64.StdEncoding
+		if len(s)%4 != 0 {
+			enc = base64.RawStdEncoding
+		}
+		_, err := enc.DecodeString(s)
+		want := err == nil && !strings.ContainsAny(s, "\r\n")
+		if got := validBase64(s); got != want && s != "" {
+			t.Fatalf("validBase64(%q) = %v, decoder says %v", s, got, want)
+		}
+	})
+}
+
+// TestEncodeMatchesJSON: the direct encoding of routed messages is what
+// encoding/json writes.
+func TestEncodeMatchesJSON(t *testing.T) {
+	for _, m := range []ServerMessage{
+		{SenderClientID: "v-1.x_", MessageType: ActionSDPOffer, MessagePayload: "eyJ0eXBlIjoib2ZmZXIifQ=="},
+		{MessageType: ActionICECandidate, MessagePayload: "eA"},
+		{MessageType: TypeGoAway},
+		{SenderClientID: "<&>", MessageType: ActionSDPOffer, MessagePayload: "\"\\\u00e9\n"},
+		{MessageType: TypeStatusResponse, StatusResponse: &StatusResponse{CorrelationID: "c", ErrorType: "E", StatusCode: "400", Description: "<d>"}},
+	} {
+		want, _ := json.Marshal(&m)
+		if got := m.encode(); string(got) != string(want) {
+			t.Errorf("encode = %s, json = %s", got, want)
+		}
 	}
 }
