@@ -161,6 +161,10 @@ type putOptions struct {
 	extraHeaders map[string]string
 	signTime     time.Time
 	key          [2]string // access key ID and secret; the harness' by default
+	// body, when set, is the whole request body, sent while waiting for
+	// the response (net/http answers a refused streaming request only
+	// once it has read its body or 256 KiB of it).
+	body []byte
 }
 
 // startPutMedia opens a PutMedia request on baseURL signed with the real
@@ -213,6 +217,12 @@ func startPutMedia(t testing.TB, client *http.Client, baseURL string, o putOptio
 	}
 	if client == nil {
 		client = http.DefaultClient
+	}
+	if o.body != nil {
+		go func() {
+			_, _ = pw.Write(o.body)
+			pw.Close()
+		}()
 	}
 	resp, err := client.Do(req)
 	if err != nil {

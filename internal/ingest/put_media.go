@@ -114,6 +114,7 @@ func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 	close(c.readerDone)
 	close(c.acks)
 	<-writerDone
+	endResponse(w, r)
 	log.Debug("putmedia: done", "fragments", in.fragments, "bytes", in.body.n, "stop", c.stopped())
 }
 
@@ -124,6 +125,50 @@ func reject(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Connection", "close")
 	awsapi.WriteError(w, r, err)
 }
+
+// endResponse ends an HTTP/1.1 PutMedia response and its connection
+// itself: it writes the last chunk, closes the sending side and discards
+// what the producer still sends for a moment before closing (so that the
+// last acks are not lost to a TCP reset). A PutMedia connection is never
+// reused, and net/http, left to finish a full-duplex request whose body was
+// not read to its end, would read on after the handler returned and race
+// with its read of the next request. HTTP/2 streams end normally.
+func endResponse(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return
+	}
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap() // past wrappers that would count the hijack as a status 101
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	_ = nc.SetDeadline(time.Now().Add(lingerTimeout))
+	_, _ = brw.WriteString("0\r\n\r\n")
+	if brw.Flush() == nil {
+		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+			_, _ = io.Copy(io.Discard, io.LimitReader(nc, maxLingerBytes))
+		}
+	}
+	_ = nc.Close()
+}
+
+// lingerTimeout and maxLingerBytes bound how long and how much endResponse
+// reads after the response ended.
+const (
+	lingerTimeout  = 2 * time.Second
+	maxLingerBytes = 4 << 20
+)
 
 // idleReader reads the request body, closing it when no data arrives for
 // idle or when the connection is told to stop.
