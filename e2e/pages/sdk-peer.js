@@ -93,6 +93,7 @@
   // What the tests read: decoded and displayed frames of the remote video.
   async function received() {
     let framesDecoded = 0;
+    let audioPackets = 0;
     let codec = '';
     const pc = peers.MASTER;
     if (pc) {
@@ -102,10 +103,11 @@
           framesDecoded += r.framesDecoded || 0;
           if (r.codecId && report.get(r.codecId)) codec = report.get(r.codecId).mimeType;
         }
+        if (r.type === 'inbound-rtp' && r.kind === 'audio') audioPackets += r.packetsReceived || 0;
       });
     }
     const q = video().getVideoPlaybackQuality();
-    return { framesDecoded, codec, totalVideoFrames: q.totalVideoFrames, width: video().videoWidth };
+    return { framesDecoded, audioPackets, codec, totalVideoFrames: q.totalVideoFrames, width: video().videoWidth };
   }
 
   window.sdkPeer = { startMaster, startViewer, received, log: () => document.getElementById('log').textContent };
