@@ -108,6 +108,14 @@ type Config struct {
 	// AckOnReceived treats RECEIVED as final, for streams with retention
 	// 0, which never get PERSISTED. Defaults to false.
 	AckOnReceived bool
+	// ResendUnchecked resends the fragments of a lost connection that
+	// were sent without a PERSISTED ack as they are. Defaults to false:
+	// before reconnecting they are looked up with ListFragments (by
+	// producer timestamp) and those the service already has are not sent
+	// again, so that a server crash between storing a fragment and
+	// acknowledging it does not store it twice. Set it when the
+	// credentials may not call ListFragments.
+	ResendUnchecked bool
 	// MaxFragmentErrors is how many retryable ERROR acks (5000, 5001,
 	// 4000) one fragment may get before it is dropped. Defaults to 3.
 	MaxFragmentErrors int

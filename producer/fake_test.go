@@ -3,13 +3,16 @@ package producer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +38,7 @@ const (
 	actLose                     // ack RECEIVED, then drop the connection without storing it
 	actAbortAfter               // store it, ack PERSISTED, then drop the connection
 	actError                    // send an ERROR ack (errID) without storing, end the response
+	actStoreLose                // store it, ack RECEIVED, drop the connection before PERSISTED (a crash)
 )
 
 // fakeKVS is a test fake of the PutMedia peer: it verifies SigV4 with
@@ -54,6 +58,7 @@ type fakeKVS struct {
 	order    []int64
 	dups     int
 	notFirst int // documents whose first event was not EventHeader
+	lists    int // ListFragments calls
 	tracks   *mkv.Tracks
 	body     bytes.Buffer // what the first connection sent
 }
@@ -66,6 +71,7 @@ func newFake(t *testing.T, plan func(conn, n int) action) (*fakeKVS, *httptest.S
 	}
 	mux := http.NewServeMux()
 	mux.Handle("POST /putMedia", v.Middleware(f))
+	mux.Handle("POST /listFragments", v.Middleware(http.HandlerFunc(f.listFragments)))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return f, srv
@@ -137,6 +143,10 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			f.store(c)
 			send(`{"EventType":"RECEIVED","FragmentTimecode":%d,"FragmentNumber":"%d"}`, c.Timecode, 1000+n)
+			if act == actStoreLose {
+				drop()
+				return
+			}
 			send(`{"EventType":"PERSISTED","FragmentTimecode":%d,"FragmentNumber":"%d"}`, c.Timecode, 1000+n)
 			if act == actAbortAfter {
 				drop()
@@ -144,6 +154,38 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// listFragments answers ListFragments by producer timestamp from the
+// stored fragments (no pagination: one page of everything in range).
+func (f *fakeKVS) listFragments(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		StreamName       string
+		FragmentSelector struct {
+			FragmentSelectorType string
+			TimestampRange       struct{ StartTimestamp, EndTimestamp float64 }
+		}
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.FragmentSelector.FragmentSelectorType != "PRODUCER_TIMESTAMP" {
+		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "bad ListFragments body: %v", err))
+		return
+	}
+	lo := int64(math.Round(in.FragmentSelector.TimestampRange.StartTimestamp * 1e3))
+	hi := int64(math.Round(in.FragmentSelector.TimestampRange.EndTimestamp * 1e3))
+	type frag struct {
+		FragmentNumber    string
+		ProducerTimestamp json.Number
+	}
+	var out struct{ Fragments []frag }
+	f.mu.Lock()
+	f.lists++
+	for _, tc := range f.order {
+		if tc >= lo && tc <= hi {
+			out.Fragments = append(out.Fragments, frag{strconv.FormatInt(tc, 10), json.Number(formatMillis(tc))})
+		}
+	}
+	f.mu.Unlock()
+	awsapi.WriteJSON(w, out)
 }
 
 type lockedWriter struct {
@@ -672,4 +714,46 @@ func TestProducerOffline(t *testing.T) {
 		}
 		_ = p.Close(ctx)
 	})
+}
+
+// TestProducerCrashBeforePersisted: the service stores a fragment and
+// dies before PERSISTED. Looked up with ListFragments, it is not sent
+// again; with ResendUnchecked it is stored twice (which shows the check
+// is what prevents it).
+func TestProducerCrashBeforePersisted(t *testing.T) {
+	for _, unchecked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unchecked=%v", unchecked), func(t *testing.T) {
+			fake, srv := newFake(t, func(conn, n int) action {
+				if conn == 1 && n == 3 {
+					return actStoreLose
+				}
+				return actPersist
+			})
+			cfg := testConfig(srv.URL)
+			cfg.ResendUnchecked = unchecked
+			p, err := Start(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := testFrames(150, 25)
+			putAll(t, p, frames)
+			if err := closeWithin(t, p); err != nil {
+				t.Fatal(err)
+			}
+			st := p.Stats()
+			fake.mu.Lock()
+			dups, lists := fake.dups, fake.lists
+			fake.mu.Unlock()
+			if unchecked {
+				if dups != 1 || lists != 0 {
+					t.Errorf("%d duplicates, %d ListFragments calls; want 1 and 0", dups, lists)
+				}
+				return
+			}
+			checkExactlyOnce(t, fake, frames)
+			if lists == 0 || st.FragmentsFoundStored != 1 || st.FragmentsPersisted != 6 {
+				t.Errorf("%d ListFragments calls, stats %+v", lists, st)
+			}
+		})
+	}
 }

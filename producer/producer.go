@@ -85,8 +85,11 @@ type Stats struct {
 	FragmentsPersisted uint64 // PERSISTED (or RECEIVED with AckOnReceived)
 	FragmentsDropped   uint64
 	ErrorAcks          uint64
-	BytesSent          int64  // request body bytes, resends included
-	Connections        uint64 // PutMedia requests started
+	// FragmentsFoundStored counts fragments of lost connections that
+	// ListFragments showed were stored (counted as persisted too).
+	FragmentsFoundStored uint64
+	BytesSent            int64  // request body bytes, resends included
+	Connections          uint64 // PutMedia requests started
 	// BufferedFragments, BufferedBytes and BufferedDuration describe what
 	// is kept until PERSISTED, the fragment being built included.
 	BufferedFragments int

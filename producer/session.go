@@ -80,6 +80,9 @@ func (p *Producer) run(ctx context.Context) {
 	}()
 	attempt := 0
 	for {
+		if !p.cfg.ResendUnchecked {
+			p.checkStored(ctx)
+		}
 		p.mu.Lock()
 		for len(p.frags) == 0 && !p.closing && p.err == nil && ctx.Err() == nil {
 			p.cond.Wait()

@@ -94,6 +94,7 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 
 	// Sending outlives Ctrl-C: the input stops, the buffer is flushed.
 	sendCtx := context.WithoutCancel(ctx)
+	pace := o.realtime || o.loop
 	var p *producer.Producer
 	var prog *progress
 	start := func(tracks []producer.Track) error {
@@ -101,6 +102,8 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 			AWS:        cfg,
 			StreamName: o.stream,
 			Tracks:     tracks,
+			// A file or pipe waits for the network; live pacing drops.
+			Offline: !pace,
 			OnError: func(err error) {
 				fmt.Fprintf(s.err, "\nput-media: %v (reconnecting)\n", err)
 			},
@@ -113,7 +116,6 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		}
 		return nil
 	}
-	pace := o.realtime || o.loop
 	var wall time.Time
 	put := func(f producer.Frame) error {
 		if pace {
