@@ -13,14 +13,15 @@
 //
 // # Locking
 //
-// There is one lock, Service.mu. It guards the per-channel state (who is
-// connected, the message queue, SendAlexaOfferToMaster waiters) and the
-// per-session fields marked "guarded by Service.mu". It is never held
-// across network I/O: messages are handed to a connection's writer
-// goroutine through a buffered Go channel with a non-blocking send, so a
-// slow client never stalls routing (it is disconnected when its queue is
-// full). Each connection's rate limiters belong to its reader goroutine and
-// need no lock.
+// Service.mu guards the per-channel state (who is connected, the message
+// queue, SendAlexaOfferToMaster waiters) and the per-session fields marked
+// "guarded by Service.mu". Each session's wmu guards its outgoing queue
+// and close request; it may be taken while holding Service.mu, never the
+// other way round. Neither is held across network I/O: a message is
+// appended to its recipient's queue and written by a goroutine that runs
+// only while the queue is not empty, so a slow client never stalls routing
+// (it is disconnected when its queue is full). Each connection's rate
+// limiters belong to its reader goroutine and need no lock.
 package signaling
 
 import (
@@ -121,7 +122,8 @@ type Config struct {
 	// WriteTimeout bounds one frame's write. Default 10 s.
 	WriteTimeout time.Duration
 	// SendQueue is how many outgoing frames a connection may have waiting;
-	// a client that falls further behind is disconnected. Default 128.
+	// a client that falls further behind is disconnected. Default 128 (at
+	// least MaxQueued+8).
 	SendQueue int
 	// MaxQueued caps the messages kept for one recipient that is not
 	// connected (the oldest go first). Default 64.
