@@ -12,7 +12,8 @@ import {
   KinesisVideoClient, CreateSignalingChannelCommand, GetSignalingChannelEndpointCommand, DeleteSignalingChannelCommand,
 } from '@aws-sdk/client-kinesis-video';
 import {
-  KinesisVideoSignalingClient, GetIceServerConfigCommand, InvalidArgumentException, ResourceNotFoundException,
+  KinesisVideoSignalingClient, GetIceServerConfigCommand, SendAlexaOfferToMasterCommand,
+  InvalidArgumentException, ResourceNotFoundException,
 } from '@aws-sdk/client-kinesis-video-signaling';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignalingClient, Role } from 'amazon-kinesis-video-streams-webrtc';
@@ -145,4 +146,26 @@ test('GetIceServerConfig through the official signaling client', async () => {
     (err) => err instanceof ResourceNotFoundException && err.$metadata.httpStatusCode === 404);
   await assert.rejects(sig.send(new GetIceServerConfigCommand({ ChannelARN: ch.arn, ClientId: 'bad id' })),
     (err) => err instanceof InvalidArgumentException && err.$metadata.httpStatusCode === 400);
+});
+
+test('SendAlexaOfferToMaster through the official signaling client answers with the SDK master answer', async () => {
+  const ch = await channel('e2e-sdk-alexa');
+  const master = client(Role.MASTER, ch.arn, ch.master.WSS);
+  await opened(master);
+  try {
+    master.on('sdpOffer', (offer, from) => {
+      assert.deepEqual(offer, OFFER);
+      master.sendSdpAnswer(ANSWER, from);
+    });
+    const sig = new KinesisVideoSignalingClient({
+      region: REGION, endpoint: ch.master.HTTPS, credentials: CREDENTIALS,
+      requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: srv.ca }) }),
+    });
+    const out = await sig.send(new SendAlexaOfferToMasterCommand({
+      ChannelARN: ch.arn, SenderClientId: 'alexa-e2e', MessagePayload: Buffer.from(JSON.stringify(OFFER)).toString('base64'),
+    }));
+    assert.deepEqual(JSON.parse(Buffer.from(out.Answer, 'base64').toString()), ANSWER);
+  } finally {
+    master.close();
+  }
 });
