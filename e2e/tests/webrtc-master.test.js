@@ -101,7 +101,7 @@ test('official SDK viewer plays openkvs master (H.264 video, Opus audio)', { ski
   }
 });
 
-test('/webrtc page as viewer plays openkvs master (H.264)', { skip }, async () => {
+test('/webrtc page as viewer plays openkvs master (H.264)', { skip }, async (t) => {
   const page = await browser.page(`${srv.http}/webrtc`);
   try {
     for (const [id, value] of Object.entries({
@@ -115,6 +115,8 @@ test('/webrtc page as viewer plays openkvs master (H.264)', { skip }, async () =
       assert.fail(`${err.message}\npage log:\n${await page.textContent('#log')}\n${masterLog()}`);
     }
     assert.equal(await page.textContent('#stat-codec'), 'video/H264');
+    await page.waitForFunction(() => /^\d+$/.test(document.getElementById('stat-ttff').textContent), null, { timeout: FRAME_TIMEOUT });
+    t.diagnostic(`time to first frame (Start to first painted frame): ${await page.textContent('#stat-ttff')} ms`);
     assert.deepEqual(page.errors, []);
   } finally {
     await page.close();

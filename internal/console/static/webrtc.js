@@ -99,8 +99,9 @@ async function start() {
   const master = v.role.startsWith('master');
   const role = master ? 'MASTER' : 'VIEWER';
   const endpoint = v.endpoint || location.origin;
-  const s = { peers: new Map(), stream: null, sig: null, timer: null, stopped: false };
+  const s = { peers: new Map(), stream: null, sig: null, timer: null, stopped: false, started: performance.now() };
   session = s;
+  $('stat-ttff').textContent = '–';
   setStatus('connecting');
   $('start').disabled = true;
   $('stop').disabled = false;
@@ -155,7 +156,16 @@ async function offer(s, config, sig) {
   p.pc.addTransceiver('audio', { direction: 'recvonly' });
   p.pc.ontrack = ({ streams, track }) => {
     log(`receiving ${track.kind}`);
-    if (track.kind === 'video') $('video').srcObject = streams[0] || new MediaStream([track]);
+    if (track.kind !== 'video') return;
+    const video = $('video');
+    video.srcObject = streams[0] || new MediaStream([track]);
+    // Time to first frame: from Start to the first frame painted.
+    video.requestVideoFrameCallback(() => {
+      if (session !== s) return;
+      const ms = performance.now() - s.started;
+      $('stat-ttff').textContent = ms.toFixed(0);
+      log(`first frame after ${ms.toFixed(0)} ms`);
+    });
   };
   await p.pc.setLocalDescription(await p.pc.createOffer());
   sig.send('SDP_OFFER', p.pc.localDescription.toJSON());
