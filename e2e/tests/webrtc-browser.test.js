@@ -169,3 +169,20 @@ test('/webrtc page as master (canvas) is played by the official SDK viewer', asy
     await page?.close();
   }
 });
+
+test('/webrtc page reports KVS errors: wrong secret, unknown channel', async () => {
+  for (const [fields, type, message] of [
+    [{ channel: 'e2e-console-viewer', secretAccessKey: 'not-the-secret' }, 'InvalidSignatureException', /signature we calculated does not match/],
+    [{ channel: 'e2e-no-such-channel' }, 'ResourceNotFoundException', /not found/i],
+  ]) {
+    const page = await consolePage({ role: 'viewer', ...fields });
+    try {
+      await page.waitForFunction(() => document.getElementById('status').dataset.state === 'error', null, { timeout: FRAME_TIMEOUT });
+      assert.equal(await page.textContent('#status'), type);
+      assert.match(await consoleLog(page), message);
+      assert.equal(await page.isDisabled('#start'), false, 'Start is enabled again');
+    } finally {
+      await page.close();
+    }
+  }
+});
