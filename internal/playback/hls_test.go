@@ -487,3 +487,50 @@ func TestHLSLivePlaylistSlides(t *testing.T) {
 		t.Errorf("new session lacks the newest fragment:\n%s", media)
 	}
 }
+
+// TestHLSDiscontinuities: ON_DISCONTINUITY marks only gaps and overlaps
+// over 50 ms, and a producer that reconnects with other codec private data
+// gets a discontinuity and a new EXT-X-MAP.
+func TestHLSDiscontinuities(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	other := loadFile(t, h265Opus)
+	base := e.clock().Add(-time.Hour)
+	fs := e.putAll("cam", tf, base)
+	// A 2 s gap, then the first cluster of the same file again.
+	gap := e.put("cam", tf, 0, base.Add(fs[3].ProducerTime.Sub(base)+fs[3].Duration+2*time.Second))
+	// Another producer header right after it.
+	changed := e.put("cam", other, 0, gap.ProducerTime.Add(gap.Duration))
+	u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "DiscontinuityMode": "ON_DISCONTINUITY",
+		"HLSFragmentSelector": rangeSelector("PRODUCER_TIMESTAMP", base, base.Add(time.Hour))})
+	_, _, master := e.get(u)
+	mediaURL := resolve(t, u, lastLine(master))
+	_, _, media := e.get(mediaURL)
+	m := string(media)
+	if n := strings.Count(m, "#EXT-X-DISCONTINUITY\n"); n != 2 {
+		t.Errorf("%d discontinuities, want 2 (the gap and the new header):\n%s", n, m)
+	}
+	if !strings.Contains(m, "&FragmentNumber="+changed.Number.String()+"\"\n") || !strings.Contains(m, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=") {
+		t.Errorf("no discontinuity and new EXT-X-MAP at the header change:\n%s", m)
+	}
+	if i := strings.Index(m, gap.Number.String()); i < 0 || !strings.Contains(m[:i], "#EXT-X-DISCONTINUITY\n#EXTINF") {
+		t.Errorf("no discontinuity before the fragment after the gap:\n%s", m)
+	}
+	if n := strings.Count(m, "#EXT-X-MAP"); n != 2 {
+		t.Errorf("%d EXT-X-MAP tags, want 2:\n%s", n, m)
+	}
+	// The second init segment describes the new codecs.
+	i := strings.LastIndex(m, `#EXT-X-MAP:URI="`)
+	j := strings.Index(m[i+16:], `"`)
+	status, _, init := e.get(resolve(t, mediaURL, m[i+16:i+16+j]))
+	if status != http.StatusOK || !bytes.Contains(init, []byte("hvcC")) || !bytes.Contains(init, []byte("dOps")) {
+		t.Errorf("second init segment: %d, hvcC/dOps missing", status)
+	}
+	// TrackNumber selects one track of a segment.
+	seg := resolve(t, mediaURL, "getMP4MediaFragment.mp4?FragmentNumber="+fs[0].Number.String()+"&TrackNumber=2&SessionToken="+u[strings.Index(u, "SessionToken=")+13:])
+	status, _, audio := e.get(seg)
+	if status != http.StatusOK || bytes.Count(audio, []byte("traf")) != 1 {
+		t.Errorf("TrackNumber=2 segment: %d, %d trafs", status, bytes.Count(audio, []byte("traf")))
+	}
+}
