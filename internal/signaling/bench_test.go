@@ -112,6 +112,15 @@ func rss() uint64 {
 	return pages * uint64(os.Getpagesize())
 }
 
+// cpuTime is the process' user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // goMem is what the Go runtime holds for the heap and goroutine stacks.
 func goMem() (total, stack uint64) {
 	runtime.GC()
@@ -274,7 +283,8 @@ func member(frame []byte, name string) []byte {
 // the p50 and p99 round-trip time. Each round trip carries a 4 KB
 // (base64) offer and answer, the size of a real SDP. Rate limits are
 // lifted (a master answering 10 viewers is over KVS' 5 SDP/s); everything
-// else is the default. Clients run in-process.
+// else is the default. Clients run in-process; cpu-µs/rt is the CPU time
+// of the whole process (server and clients) per round trip.
 func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 	rate := 2000
 	if v := os.Getenv("OPENKVS_BENCH_RATE"); v != "" {
@@ -359,6 +369,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 	}
 
 	interval := time.Second / time.Duration(rate)
+	cpu0 := cpuTime()
 	b.ResetTimer()
 	tick := time.NewTicker(interval)
 	for seq := range b.N {
@@ -382,6 +393,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 		b.Fatalf("only %d of %d answers", len(rtts), b.N)
 	}
 	b.StopTimer()
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/rt")
 	slices.Sort(rtts)
 	pct := func(p float64) float64 { return float64(rtts[int(p*float64(len(rtts)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(pct(0.50), "p50-ms")

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -32,6 +33,12 @@ var (
 
 // goAwayFrame tells a client to reconnect.
 var goAwayFrame = (&ServerMessage{MessageType: TypeGoAway}).encode()
+
+// readBuffers holds the buffers client frames are read into.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer is the largest read buffer kept for reuse.
+const maxPooledBuffer = 64 << 10
 
 // session is one master or viewer WebSocket connection.
 //
@@ -203,8 +210,19 @@ func (ss *session) closeConn(r closeReason) {
 // messages; frames for the client are written by flush.
 func (ss *session) run() {
 	for {
-		typ, data, err := ss.conn.Read(context.Background())
+		typ, rd, err := ss.conn.Reader(context.Background())
+		var buf *bytes.Buffer
+		if err == nil {
+			// Frames are read into pooled buffers: nothing of one is kept
+			// once it is handled (DecodeMessage copies what it returns).
+			buf = readBuffers.Get().(*bytes.Buffer)
+			buf.Reset()
+			_, err = buf.ReadFrom(rd)
+		}
 		if err != nil {
+			if buf != nil {
+				readBuffers.Put(buf)
+			}
 			if s := websocket.CloseStatus(err); s == -1 {
 				ss.log.Debug("signaling connection read ended", "err", err)
 			}
@@ -216,12 +234,14 @@ func (ss *session) run() {
 			// same JSON.
 			ss.log.Debug("binary frame from signaling client")
 		}
-		if ss.ended.Load() {
-			// GO_AWAY or a replacement: the connection is going; what it
-			// still sends is not routed.
-			continue
+		// After GO_AWAY or a replacement the connection is going; what it
+		// still sends is not routed.
+		if !ss.ended.Load() {
+			ss.handle(buf.Bytes())
 		}
-		ss.handle(data)
+		if buf.Cap() <= maxPooledBuffer {
+			readBuffers.Put(buf)
+		}
 	}
 	ss.shutdown(closeClientGone)
 	<-ss.done
