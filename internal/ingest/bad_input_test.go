@@ -47,12 +47,12 @@ func (g *goodStream) fragment(t *testing.T) {
 }
 
 // header returns an EBML header, Segment, Info and Tracks for n tracks.
-func header(t *testing.T, n int) []byte {
+func header(t testing.TB, n int) []byte {
 	t.Helper()
 	return newSynth(t, n).take()
 }
 
-func clusters(t *testing.T, ntracks int, tcs ...uint64) []byte {
+func clusters(t testing.TB, ntracks int, tcs ...uint64) []byte {
 	t.Helper()
 	sy := newSynth(t, ntracks)
 	for _, tc := range tcs {

@@ -28,7 +28,7 @@ type serveProcess struct {
 }
 
 // startServe runs bin serve on dir and waits for its HTTP address.
-func startServe(t *testing.T, bin, dir string) *serveProcess {
+func startServe(t testing.TB, bin, dir string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--tls-listen", "off",
 		"--turn=false", "--credentials", testAKID+":"+testSecret, "--log-level", "warn")
@@ -75,7 +75,7 @@ func (p *serveProcess) kill() {
 }
 
 // stop ends the server gracefully and waits for it.
-func (p *serveProcess) stop(t *testing.T) {
+func (p *serveProcess) stop(t testing.TB) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
