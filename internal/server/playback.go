@@ -1,16 +1,20 @@
 package server
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/catalog"
 	"github.com/openkvs/openkvs/internal/playback"
 )
 
 // buildPlayback builds the media and archived-media APIs (GetMedia,
 // ListFragments, GetMediaForFragmentList, HLS/DASH, GetClip, GetImages) on
-// arch and returns their operations.
+// arch and returns their operations. GetMedia sessions end when their
+// stream is deleted, and all of them when shutdown begins (they would
+// otherwise hold the HTTP servers' graceful wait until its deadline).
 func (s *Server) buildPlayback(arch *archive.Archive) ([]awsapi.Operation, error) {
 	svc, err := playback.New(playback.Config{
 		Archive: arch,
@@ -21,5 +25,9 @@ func (s *Server) buildPlayback(arch *archive.Archive) ([]awsapi.Operation, error
 	if err != nil {
 		return nil, fmt.Errorf("playback: %w", err)
 	}
+	s.onShutdown = append(s.onShutdown, func() { _ = svc.Close() })
+	s.onStreamDeleted = append(s.onStreamDeleted, func(_ context.Context, st *catalog.Stream) {
+		svc.CloseStream(st.Name)
+	})
 	return svc.Operations(), nil
 }
