@@ -59,13 +59,14 @@ async function sdkPage() {
 }
 
 // sdkFrames waits until the SDK viewer page decoded and displayed frames
-// (inbound-rtp framesDecoded and the video element's playback quality).
-async function sdkFrames(page) {
+// (inbound-rtp framesDecoded and the video element's playback quality)
+// and, with audio, received audio packets.
+async function sdkFrames(page, { audio = false } = {}) {
   const deadline = Date.now() + FRAME_TIMEOUT;
   let got;
   for (;;) {
     got = await page.evaluate(() => window.sdkPeer.received());
-    if (got.framesDecoded > 0 && got.totalVideoFrames > 0 && got.width > 0) return got;
+    if (got.framesDecoded > 0 && got.totalVideoFrames > 0 && got.width > 0 && (!audio || got.audioPackets > 0)) return got;
     if (Date.now() > deadline) break;
     await page.waitForTimeout(200);
   }
@@ -151,24 +152,28 @@ test('/webrtc page as viewer, relay only, plays the official SDK master through 
   }
 });
 
-test('/webrtc page as master (canvas) is played by the official SDK viewer', async () => {
-  const viewer = await sdkPage();
-  let page;
-  try {
-    page = await consolePage({ channel: 'e2e-console-master', role: 'master-canvas', create: true });
-    await page.waitForFunction(() => document.getElementById('status').textContent === 'waiting for viewers', null, { timeout: FRAME_TIMEOUT })
-      .catch(async (err) => { throw new Error(`${err.message}\npage log:\n${await consoleLog(page)}`); });
-    await viewer.evaluate((o) => window.sdkPeer.startViewer({ ...o, clientId: 'sdk-viewer' }), await channel('e2e-console-master', 'VIEWER'));
-    const got = await sdkFrames(viewer);
-    assert.ok(got.framesDecoded > 0, JSON.stringify(got));
-    await page.waitForFunction(() => Number(document.getElementById('stat-framesEncoded').textContent) > 0, null, { timeout: FRAME_TIMEOUT });
-    assert.equal(await page.textContent('#stat-peers'), '1');
-    assert.deepEqual(page.errors, []);
-  } finally {
-    await viewer.close();
-    await page?.close();
-  }
-});
+for (const [role, source, tracks] of [['master-canvas', 'canvas', 'video'], ['master-camera', 'fake camera and microphone', 'audio+video']]) {
+  test(`/webrtc page as master (${source}) is played by the official SDK viewer`, async () => {
+    const name = `e2e-console-${role}`;
+    const viewer = await sdkPage();
+    let page;
+    try {
+      page = await consolePage({ channel: name, role, create: true });
+      await page.waitForFunction(() => document.getElementById('status').textContent === 'waiting for viewers', null, { timeout: FRAME_TIMEOUT })
+        .catch(async (err) => { throw new Error(`${err.message}\npage log:\n${await consoleLog(page)}`); });
+      assert.match(await consoleLog(page), new RegExp(`sending ${tracks.replace('+', '\\+')}\n`));
+      await viewer.evaluate((o) => window.sdkPeer.startViewer({ ...o, clientId: 'sdk-viewer' }), await channel(name, 'VIEWER'));
+      const got = await sdkFrames(viewer, { audio: tracks === 'audio+video' });
+      assert.ok(got.framesDecoded > 0, JSON.stringify(got));
+      await page.waitForFunction(() => Number(document.getElementById('stat-framesEncoded').textContent) > 0, null, { timeout: FRAME_TIMEOUT });
+      assert.equal(await page.textContent('#stat-peers'), '1');
+      assert.deepEqual(page.errors, []);
+    } finally {
+      await viewer.close();
+      await page?.close();
+    }
+  });
+}
 
 test('/webrtc page reports KVS errors: wrong secret, unknown channel', async () => {
   for (const [fields, type, message] of [
