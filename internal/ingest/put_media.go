@@ -154,13 +154,16 @@ func endResponse(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = nc.SetDeadline(time.Now().Add(lingerTimeout))
 	_, _ = brw.WriteString("0\r\n\r\n")
-	if brw.Flush() == nil {
-		if cw, ok := nc.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-			_, _ = io.Copy(io.Discard, io.LimitReader(nc, maxLingerBytes))
-		}
+	cw, ok := nc.(interface{ CloseWrite() error })
+	if brw.Flush() != nil || !ok {
+		_ = nc.Close()
+		return
 	}
-	_ = nc.Close()
+	_ = cw.CloseWrite()
+	go func() { // bounded by the deadline; the handler need not wait
+		_, _ = io.Copy(io.Discard, io.LimitReader(nc, maxLingerBytes))
+		_ = nc.Close()
+	}()
 }
 
 // lingerTimeout and maxLingerBytes bound how long and how much endResponse

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
@@ -73,4 +74,20 @@ func TestPutMediaServer(t *testing.T) {
 			checkFrames(t, tf.name, got, src.clusters[i])
 		}
 	}
+}
+
+// TestPutMediaShutdown checks that a graceful shutdown ends PutMedia
+// connections instead of waiting for producers that never stop.
+func TestPutMediaShutdown(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	ep := serverEndpoint(t, srv, "sd", 1)
+	s := startPutMedia(t, srv.HTTPClient(), ep, putOptions{name: "sd", key: serverKey})
+	_ = s.write(clusters(t, 1, 0))
+	expectEvents(t, []ack{mustNext(t, s), mustNext(t, s), mustNext(t, s)}, "BUFFERING", "RECEIVED", "PERSISTED")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a PutMedia open: %v", err)
+	}
+	s.waitEnd()
 }
