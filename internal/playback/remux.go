@@ -46,8 +46,8 @@ func (h *mediaHeader) track(n uint64) int {
 	return -1
 }
 
-// fmp4Tracks returns the fMP4 track descriptions, only track only when
-// it is non-zero.
+// fmp4Tracks returns the fMP4 track descriptions: all of them, or only
+// track only when it is non-zero.
 func (h *mediaHeader) fmp4Tracks(only uint64) []fmp4.Track {
 	var ts []fmp4.Track
 	for _, t := range h.tracks {
@@ -77,7 +77,7 @@ func (h *mediaHeader) codecs() string {
 	return strings.Join(cs, ",")
 }
 
-// mkvCodecs maps Matroska CodecIDs (RFC 9559 §5.1.4.1.21 and the codec
+// mkvCodec maps Matroska CodecIDs (RFC 9559 §5.1.4.1.21 and the codec
 // mappings) to the codecs the segment writers support.
 func mkvCodec(id string) (fmp4.Codec, bool) {
 	switch {
@@ -410,8 +410,8 @@ func ticks(ns int64, timescale uint32) uint64 {
 	return u/1e9*ts + u%1e9*ts/1e9
 }
 
-// fmp4Fragment returns the fMP4 track fragments of d, only track only
-// when it is non-zero. Times are absolute producer time in each track's
+// fmp4Fragment returns the fMP4 track fragments of d: all tracks, or only
+// track only when it is non-zero. Times are absolute producer time in each track's
 // timescale, so that consecutive segments line up on one timeline.
 func fmp4Fragment(h *mediaHeader, d *demuxed, only uint64, buf []fmp4.Sample) []fmp4.TrackFragment {
 	var tfs []fmp4.TrackFragment

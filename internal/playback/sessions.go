@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -505,11 +506,7 @@ func (c *liveCache) window(a *archive.Archive, s *session, token string) (window
 			st.tail = append(st.tail[:0:0], st.tail[len(st.tail)-s.MaxResults:]...)
 		}
 	}
-	return window{frags: slicesClone(st.tail), seq: st.count - len(st.tail)}, nil
-}
-
-func slicesClone(fs []*archive.Fragment) []*archive.Fragment {
-	return append([]*archive.Fragment(nil), fs...)
+	return window{frags: slices.Clone(st.tail), seq: st.count - len(st.tail)}, nil
 }
 
 // fragmentOf returns the fragment named by the FragmentNumber query
