@@ -95,7 +95,7 @@ func New(cfg Config) (*Service, error) {
 // Operations returns the service's operations for the server's routing
 // table.
 func (s *Service) Operations() []awsapi.Operation {
-	return append(s.mediaOperations(), s.sessionOperations()...)
+	return append(append(s.mediaOperations(), s.sessionOperations()...), s.imageOperations()...)
 }
 
 // CloseStream ends every GetMedia session reading stream (the stream was
