@@ -404,3 +404,16 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkDecodeMessage decodes a C-SDK style offer of 4 KB of base64.
+func BenchmarkDecodeMessage(b *testing.B) {
+	payload := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("a=candidate:0 1 udp 2122260223 127.0.0.1 50000 typ host\r\n", 52)))
+	frame := []byte(`{"action":"SDP_OFFER","RecipientClientId":"","MessagePayload":"` + payload + `","CorrelationId":"c-1"}`)
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMessage(frame, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -74,19 +74,12 @@ func msgErr(code awsapi.Code, desc string) *MessageError {
 // On failure it returns a *MessageError and, as far as it could be read,
 // the message (so that the caller can answer the correlationId).
 func DecodeMessage(data []byte, maxPayload int) (ClientMessage, error) {
-	var w wireClientMessage
-	if err := json.Unmarshal(data, &w); err != nil {
-		var m ClientMessage
-		// A member of the wrong type still leaves the others decoded.
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			m = w.message()
-			if !idPattern.MatchString(m.CorrelationID) {
-				m.CorrelationID = ""
-			}
-			return m, msgErr(awsapi.InvalidArgument, "Member "+strconv.Quote(te.Field)+" must be a string.")
+	w, ok := decodeFlat(data)
+	if !ok {
+		w = wireClientMessage{}
+		if err := json.Unmarshal(data, &w); err != nil {
+			return decodeError(&w, err)
 		}
-		return m, msgErr(awsapi.InvalidArgument, "The message is not a JSON object.")
 	}
 	m := w.message()
 	// An empty correlationId is no correlationId (as the JS SDK treats it).
@@ -121,6 +114,22 @@ func DecodeMessage(data []byte, maxPayload int) (ClientMessage, error) {
 	return m, nil
 }
 
+// decodeError is DecodeMessage's answer to a document encoding/json
+// refused.
+func decodeError(w *wireClientMessage, err error) (ClientMessage, error) {
+	var m ClientMessage
+	// A member of the wrong type still leaves the others decoded.
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		m = w.message()
+		if !idPattern.MatchString(m.CorrelationID) {
+			m.CorrelationID = ""
+		}
+		return m, msgErr(awsapi.InvalidArgument, "Member "+strconv.Quote(te.Field)+" must be a string.")
+	}
+	return m, msgErr(awsapi.InvalidArgument, "The message is not a JSON object.")
+}
+
 func (w *wireClientMessage) message() ClientMessage {
 	str := func(p *string) string {
 		if p == nil {
@@ -150,13 +159,20 @@ func validBase64(s string) bool {
 		return false
 	}
 	for i := 0; i < n; i++ {
-		c := s[i]
-		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/') {
+		if !base64Alphabet[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// base64Alphabet marks the characters of the standard base64 alphabet.
+var base64Alphabet = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/" {
+		t[c] = true
+	}
+	return t
+}()
 
 // ServerMessage is one message the service sends to a client:
 //

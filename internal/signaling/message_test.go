@@ -81,7 +81,21 @@ func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range messageSeeds {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte(`{"action":"SDP_OFFER","action":null,"ACTION":"ICE_CANDIDATE","messagePayload":"eA==","x":"\u0041"}`))
+	f.Add([]byte(` { "Action" : "SDP_ANSWER" , "recipientclientid":"v" } `))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"action":"SDP_OFFER",}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The fast path agrees with encoding/json wherever it decides.
+		if fast, ok := decodeFlat(data); ok {
+			var slow wireClientMessage
+			if err := json.Unmarshal(data, &slow); err != nil {
+				t.Fatalf("decodeFlat accepted what encoding/json refuses (%v): %q", err, data)
+			}
+			if fast.message() != slow.message() || (fast.Action == nil) != (slow.Action == nil) || (fast.CorrelationID == nil) != (slow.CorrelationID == nil) {
+				t.Fatalf("decodeFlat %+v, encoding/json %+v: %q", fast.message(), slow.message(), data)
+			}
+		}
 		m, err := DecodeMessage(data, 0)
 		if err != nil {
 			var me *MessageError
