@@ -107,13 +107,17 @@ async function start() {
   $('stop').disabled = false;
 
   try {
+    // Stop may be pressed while a step is pending: then end there.
     if ($('create').checked) await ensureChannel(endpoint, v, credentials);
+    if (s.stopped) return;
     const d = await discover({ endpoint, channel: v.channel, role, clientId: master ? '' : v.clientId, region: v.region, credentials, log });
+    if (s.stopped) return;
     const config = { iceServers: d.iceServers, iceTransportPolicy: $('relayOnly').checked ? 'relay' : 'all' };
     if (master) {
       s.stream = v.role === 'master-camera'
         ? await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
         : canvasStream();
+      if (s.stopped) return release(s);
       $('video').srcObject = s.stream;
       log(`sending ${s.stream.getTracks().map((t) => t.kind).join('+')}`);
     }
@@ -126,11 +130,13 @@ async function start() {
       .on('error', (err) => log(`signaling: ${err.message}`))
       .on('close', (code) => { log(`signaling closed (${code})`); if (!s.stopped) setStatus('error', `signaling closed (${code})`); });
     await sig.open();
+    if (s.stopped) return release(s);
     log(`signaling connected as ${role}${master ? '' : ' ' + v.clientId}`);
     setStatus('signaling', master ? 'waiting for viewers' : 'offering');
     if (!master) await offer(s, config, sig);
     s.timer = setInterval(() => updateStats(s), 1000);
   } catch (err) {
+    if (s.stopped) return release(s);
     log(`error: ${err.message}`);
     stop();
     setStatus('error', err instanceof KVSError ? err.type : 'error');
@@ -247,16 +253,21 @@ async function updateStats(s) {
   $('stat-rtt').textContent = t.rtt.length ? Math.max(...t.rtt).toFixed(1) : '–';
 }
 
-function stop() {
-  const s = session;
-  if (!s) return;
-  s.stopped = true;
+// release closes everything session s holds.
+function release(s) {
   clearInterval(s.timer);
   s.sig?.close();
   for (const p of s.peers.values()) p.close();
   s.peers.clear();
   s.stream?.getTracks().forEach((t) => t.stop());
   s.stream?.stopCanvas?.();
+}
+
+function stop() {
+  const s = session;
+  if (!s || s.stopped) return;
+  s.stopped = true;
+  release(s);
   $('video').srcObject = null;
   $('start').disabled = false;
   $('stop').disabled = true;
