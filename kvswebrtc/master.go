@@ -49,6 +49,7 @@ type Master struct {
 	mu      sync.Mutex
 	peers   map[string]*masterPeer
 	pending map[string][]webrtc.ICECandidateInit // candidates before the offer
+	ended   bool                                 // Run has returned: callbacks stay quiet
 }
 
 // masterPeer is the PeerConnection of one viewer.
@@ -59,6 +60,26 @@ type masterPeer struct {
 	out    chan OutgoingMessage
 	cancel context.CancelFunc
 	tracks []*boundTrack
+	// pcMu serializes GetStats and Close, which race in pion.
+	pcMu   sync.Mutex
+	closed bool
+}
+
+// stats returns pc's report, or nil once it is closed.
+func (p *masterPeer) stats() webrtc.StatsReport {
+	p.pcMu.Lock()
+	defer p.pcMu.Unlock()
+	if p.closed {
+		return nil
+	}
+	return p.pc.GetStats()
+}
+
+func (p *masterPeer) close() {
+	p.pcMu.Lock()
+	defer p.pcMu.Unlock()
+	p.closed = true
+	_ = p.pc.Close()
 }
 
 // NewMaster returns a Master for cfg; Run starts it.
@@ -213,7 +234,11 @@ func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.Session
 		})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		log.Info("viewer connection", "state", s.String())
+		m.mu.Lock()
+		if !m.ended {
+			log.Info("viewer connection", "state", s.String())
+		}
+		m.mu.Unlock()
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			m.remove(p)
 		}
@@ -288,7 +313,7 @@ func (m *Master) closePeer(p *masterPeer) {
 			}
 		}
 	}
-	_ = p.pc.Close()
+	p.close()
 }
 
 func (m *Master) closeAll() {
@@ -299,6 +324,9 @@ func (m *Master) closeAll() {
 	for _, p := range peers {
 		m.closePeer(p)
 	}
+	m.mu.Lock()
+	m.ended = true
+	m.mu.Unlock()
 }
 
 // PeerStats are one viewer's figures, as the master sees them.
@@ -329,7 +357,7 @@ func (m *Master) Stats() []PeerStats {
 			s.FramesSent += t.frames.Load()
 			s.BytesSent += t.bytes.Load()
 		}
-		s.CandidatePair = selectedPair(p.pc.GetStats())
+		s.CandidatePair = selectedPair(p.stats())
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ViewerID < out[j].ViewerID })

@@ -99,11 +99,17 @@ type Viewer struct {
 	dcOpen     chan struct{}
 	out        chan OutgoingMessage
 
+	// pcMu serializes GetStats and Close; lastPair is the pair last seen.
+	pcMu     sync.Mutex
+	pcClosed bool
+	lastPair string
+
 	mu     sync.Mutex
 	stats  ViewerStats
 	stop   context.CancelFunc // ends Run
 	enough bool               // MaxFrames reached
 	failed error              // the PeerConnection failed
+	ended  bool               // Run has returned: callbacks stay quiet
 	pc     *webrtc.PeerConnection
 	dc     *webrtc.DataChannel
 	cands  candidateBuffer
@@ -158,9 +164,13 @@ func (v *Viewer) Stats() ViewerStats {
 	v.mu.Lock()
 	s, pc := v.stats, v.pc
 	v.mu.Unlock()
-	if pc != nil {
-		s.CandidatePair = selectedPair(pc.GetStats())
+	// pion's GetStats races with Close: never both at once.
+	v.pcMu.Lock()
+	defer v.pcMu.Unlock()
+	if pc != nil && !v.pcClosed {
+		v.lastPair = selectedPair(pc.GetStats())
 	}
+	s.CandidatePair = v.lastPair
 	return s
 }
 
@@ -198,8 +208,15 @@ func (v *Viewer) Run(ctx context.Context) error {
 		pc := v.pc
 		v.mu.Unlock()
 		if pc != nil {
+			v.pcMu.Lock()
+			v.lastPair = selectedPair(pc.GetStats())
+			v.pcClosed = true
 			_ = pc.Close()
+			v.pcMu.Unlock()
 		}
+		v.mu.Lock()
+		v.ended = true
+		v.mu.Unlock()
 		wg.Wait()
 		for _, w := range []RTPWriter{v.cfg.VideoOut, v.cfg.AudioOut} {
 			if w != nil {
@@ -295,7 +312,11 @@ func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
 		v.queue(ctx, OutgoingMessage{Action: ICECandidate, Payload: candidatePayload(c.ToJSON())})
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		v.log.Info("connection to master", "state", s.String())
+		v.mu.Lock()
+		if !v.ended {
+			v.log.Info("connection to master", "state", s.String())
+		}
+		v.mu.Unlock()
 		if s == webrtc.PeerConnectionStateFailed {
 			v.mu.Lock()
 			if v.failed == nil && !v.enough {

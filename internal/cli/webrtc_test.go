@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +29,7 @@ func TestMasterViewerCommands(t *testing.T) {
 		t.Run(tt.codec, func(t *testing.T) {
 			webrtcEnv(t)
 			ctx, cancel := context.WithCancel(context.Background())
-			var mout, merr bytes.Buffer
+			var mout, merr syncBuffer
 			root := newRootCmd(streams{in: strings.NewReader(""), out: &mout, err: &merr})
 			root.SetArgs([]string{"master", "cam-" + tt.codec, "--create", "--loopback-only", "--codec", tt.codec, "--stats-interval", "0"})
 			masterDone := make(chan error, 1)
@@ -92,9 +93,28 @@ func webrtcEnv(t *testing.T) *testserver.Server {
 }
 
 func runCLI(args ...string) (stdout, stderr string, code int) {
-	var out, errOut bytes.Buffer
+	var out, errOut syncBuffer
 	code = Main(args, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), code
+}
+
+// syncBuffer is a bytes.Buffer safe for the pion goroutines that may
+// still log while a command returns.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // ffprobeFrames returns the frames ffprobe decodes per stream, e.g.
