@@ -153,6 +153,7 @@ type Producer struct {
 	nextSeq   uint64
 	lastTC    int64
 	lastPTS   time.Duration
+	sizeHint  int // bytes of the last complete fragment
 	bytes     int64
 	skipping  bool
 	closing   bool
@@ -374,6 +375,7 @@ func (p *Producer) writeHeader(key *trackState, au []byte) error {
 
 func (p *Producer) finishOpen() {
 	if p.open != nil {
+		p.sizeHint = len(p.open.data)
 		p.open.complete = true
 		p.open.doneAt = p.cfg.Now()
 		p.open = nil
@@ -382,7 +384,8 @@ func (p *Producer) finishOpen() {
 
 func (p *Producer) openFragment(tc int64, pts time.Duration) {
 	p.nextSeq++
-	o := &fragment{seq: p.nextSeq, tc: tc, start: pts}
+	// Size it like the last one, so that appending frames rarely copies.
+	o := &fragment{seq: p.nextSeq, tc: tc, start: pts, data: make([]byte, 0, p.sizeHint+p.sizeHint/8+256)}
 	p.sink.b = &o.data
 	// BeginCluster cannot fail: it only writes to the sink.
 	_ = p.w.BeginCluster(uint64(tc))
