@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,9 +54,15 @@ type benchServer struct {
 	svc   *Service
 	store *memStore
 	srv   *httptest.Server
+	tls   bool
 }
 
 func newBenchServer(b *testing.B, edit func(*Config)) *benchServer {
+	return newBenchServerTLS(b, false, edit)
+}
+
+// newBenchServerTLS is newBenchServer, serving wss:// when useTLS is set.
+func newBenchServerTLS(b *testing.B, useTLS bool, edit func(*Config)) *benchServer {
 	b.Helper()
 	store := &memStore{m: make(map[string]*catalog.Channel)}
 	cfg := Config{Store: store}
@@ -72,7 +81,13 @@ func newBenchServer(b *testing.B, edit func(*Config)) *benchServer {
 	for _, op := range svc.Operations() {
 		mux.Handle(op.Pattern, verifier.Middleware(op.Handler))
 	}
-	bs := &benchServer{svc: svc, store: store, srv: httptest.NewServer(mux)}
+	srv := httptest.NewUnstartedServer(mux)
+	if useTLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	bs := &benchServer{svc: svc, store: store, srv: srv, tls: useTLS}
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -94,6 +109,9 @@ func (bs *benchServer) presign(b *testing.B, arn, clientID string) string {
 	u, err := presignURL(bs.srv.Listener.Addr().String(), arn, clientID, presignOpts{})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if bs.tls {
+		u = "wss" + strings.TrimPrefix(u, "ws")
 	}
 	return u
 }
@@ -147,6 +165,16 @@ func TestBenchClientProcess(t *testing.T) {
 	}
 	urls := strings.Fields(string(data))
 	conns := make([]*websocket.Conn, len(urls))
+	var opts *websocket.DialOptions
+	if ca := os.Getenv(benchChildEnv + "_CA"); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		opts = &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}}
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
 	work := make(chan int)
@@ -154,7 +182,7 @@ func TestBenchClientProcess(t *testing.T) {
 		wg.Go(func() {
 			for i := range work {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				c, _, err := websocket.Dial(ctx, urls[i], nil)
+				c, _, err := websocket.Dial(ctx, urls[i], opts)
 				cancel()
 				if err != nil {
 					select {
@@ -191,9 +219,16 @@ func TestBenchClientProcess(t *testing.T) {
 // machine's hard limit is 20,000 open files per process) idle signaling
 // WebSockets, a master and 10 viewers per channel, and reports the
 // server's memory per connection: Go heap and stacks (go-B/conn) and
-// resident set (rss-B/conn). The clients run in a child process. Run with
+// resident set (rss-B/conn), over plain ws:// and over wss:// (TLS, as the
+// SDKs connect). The clients run in a child process. Run with
 // -benchtime=1x.
 func BenchmarkIdleConnections(b *testing.B) {
+	for _, scheme := range []string{"ws", "wss"} {
+		b.Run(scheme, func(b *testing.B) { benchIdle(b, scheme == "wss") })
+	}
+}
+
+func benchIdle(b *testing.B, useTLS bool) {
 	n := 19900
 	if v := os.Getenv("OPENKVS_BENCH_CONNS"); v != "" {
 		n, _ = strconv.Atoi(v)
@@ -203,7 +238,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		b.Skipf("RLIMIT_NOFILE is %d; %d connections need %d (raise ulimit -n or set OPENKVS_BENCH_CONNS)", lim.Cur, n, n+64)
 	}
 	for range b.N {
-		bs := newBenchServer(b, nil)
+		bs := newBenchServerTLS(b, useTLS, nil)
 		var urls []string
 		for i := 0; len(urls) < n; i++ {
 			arn := bs.channel(fmt.Sprintf("idle-%d", i))
@@ -221,6 +256,14 @@ func BenchmarkIdleConnections(b *testing.B) {
 
 		cmd := exec.Command(os.Args[0], "-test.run=^TestBenchClientProcess$", "-test.v")
 		cmd.Env = append(os.Environ(), benchChildEnv+"="+list)
+		if useTLS {
+			ca := filepath.Join(b.TempDir(), "ca.pem")
+			pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: bs.srv.Certificate().Raw})
+			if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+				b.Fatal(err)
+			}
+			cmd.Env = append(cmd.Env, benchChildEnv+"_CA="+ca)
+		}
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
