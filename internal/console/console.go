@@ -70,6 +70,7 @@ func New(cfg Config) (*Console, error) {
 func (c *Console) Operations() []awsapi.Operation {
 	return []awsapi.Operation{
 		{Name: "ConsoleWebRTC", Pattern: "GET /webrtc", Auth: awsapi.AuthNone, Handler: c.page("webrtc.html")},
+		{Name: "ConsoleStreams", Pattern: "GET /streams", Auth: awsapi.AuthNone, Handler: c.page("streams.html")},
 		{Name: "ConsoleAsset", Pattern: "GET " + AssetPrefix, Auth: awsapi.AuthNone, Handler: c.assets()},
 	}
 }
