@@ -95,6 +95,11 @@ func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 	// switched on; HTTP/2 is full duplex anyway).
 	_ = c.rc.EnableFullDuplex()
 	w.Header().Set("Content-Type", "application/json")
+	if r.ProtoMajor == 1 {
+		// endResponse closes the connection; say so, so that clients do
+		// not put it back in their pool.
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(http.StatusOK)
 	_ = c.rc.Flush()
 
