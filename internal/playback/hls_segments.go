@@ -77,7 +77,9 @@ func (h *sessions) getMP4MediaFragment(kind sessionKind) http.HandlerFunc {
 			awsapi.WriteError(w, r, err)
 			return
 		}
-		b, err := h.mediaSegment(s.Stream, f, only)
+		b, err := h.segments.get(segmentKey{stream: s.Stream, number: f.Number, track: only}, func() ([]byte, error) {
+			return h.mediaSegment(s.Stream, f, only)
+		})
 		if err != nil {
 			awsapi.WriteError(w, r, err)
 			return
@@ -122,7 +124,9 @@ func (h *sessions) getTSFragment(w http.ResponseWriter, r *http.Request) {
 		awsapi.WriteError(w, r, err)
 		return
 	}
-	b, err := h.tsSegment(s.Stream, f)
+	b, err := h.segments.get(segmentKey{stream: s.Stream, number: f.Number, ts: true}, func() ([]byte, error) {
+		return h.tsSegment(s.Stream, f)
+	})
 	if err != nil {
 		awsapi.WriteError(w, r, err)
 		return

@@ -2,10 +2,13 @@ package playback
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,4 +123,97 @@ func BenchmarkHLSLiveLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkHLSViewers has many players of one LIVE stream fetch each new
+// fragment as it arrives: every iteration stores a fragment, then each
+// viewer, on its own connection, loads the media playlist and the newest
+// segment. It reports the p50 and p99 latency of those segment fetches.
+// In the "burst" cases every viewer asks at the same instant; in "paced"
+// ones their requests are spread over one second, as players polling
+// every second and started at different times are. The viewers' HTTP
+// clients run in the same process, on the same cores, as the server.
+func BenchmarkHLSViewers(b *testing.B) {
+	for _, tc := range []struct {
+		viewers int
+		spread  time.Duration
+	}{{200, 0}, {2000, 0}, {2000, time.Second}} {
+		viewers := tc.viewers
+		name := strconv.Itoa(viewers) + "-burst"
+		if tc.spread > 0 {
+			name = strconv.Itoa(viewers) + "-paced"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newEnv(b, true)
+			e.createStream("cam", 24)
+			tf := loadFile(b, h264AAC)
+			base := time.Now()
+			e.put("cam", tf, 0, base)
+			u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam"})
+			_, _, master := e.get(u)
+			mediaURL := resolve(b, u, lastLine(master))
+			clients := make([]*http.Client, viewers)
+			for i := range clients {
+				clients[i] = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			}
+			defer func() {
+				for _, c := range clients {
+					c.CloseIdleConnections()
+				}
+			}()
+			fetch := func(c *http.Client, url string) ([]byte, error) {
+				resp, err := c.Get(url)
+				if err != nil {
+					return nil, err
+				}
+				defer resp.Body.Close()
+				return io.ReadAll(resp.Body)
+			}
+			var mu sync.Mutex
+			var lat []time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				f := e.put("cam", tf, i%len(tf.clusters), base.Add(time.Duration(i)*time.Second))
+				var wg sync.WaitGroup
+				errs := make(chan error, viewers)
+				t0 := time.Now()
+				for j, c := range clients {
+					at := t0.Add(tc.spread * time.Duration(j) / time.Duration(viewers))
+					wg.Go(func() {
+						time.Sleep(time.Until(at))
+						pl, err := fetch(c, mediaURL)
+						if err != nil {
+							errs <- err
+							return
+						}
+						segs := segmentURLs(b, mediaURL, pl)
+						last := segs[len(segs)-1]
+						if !strings.Contains(last, f.Number.String()) {
+							errs <- fmt.Errorf("newest segment %s, want fragment %s", last, f.Number)
+							return
+						}
+						start := time.Now()
+						seg, err := fetch(c, last)
+						d := time.Since(start)
+						if err != nil || len(seg) == 0 {
+							errs <- fmt.Errorf("segment: %d bytes, %v", len(seg), err)
+							return
+						}
+						mu.Lock()
+						lat = append(lat, d)
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "seg-p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "seg-p99-ms")
+		})
+	}
 }

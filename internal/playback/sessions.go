@@ -35,6 +35,9 @@ type SessionConfig struct {
 	// LiveWindow is how recent the newest fragment must be for a LIVE
 	// session to start. Defaults to 30 seconds, as KVS.
 	LiveWindow time.Duration
+	// SegmentCacheBytes bounds the cache of remuxed HLS/DASH segments
+	// that the players of one stream share. Defaults to 64 MiB.
+	SegmentCacheBytes int64
 }
 
 // Session limits from the archived-media API reference.
@@ -51,12 +54,13 @@ const (
 // sessions serves the streaming-session operations. It is built by
 // sessionOperations from the Service's Config.
 type sessions struct {
-	svc     *Service
-	key     []byte
-	headers headerCache
-	live    liveCache
-	baseURL func(r *http.Request) string
-	window  time.Duration
+	svc      *Service
+	key      []byte
+	headers  headerCache
+	live     liveCache
+	segments *segmentCache
+	baseURL  func(r *http.Request) string
+	window   time.Duration
 }
 
 // sessionOperations returns GetHLSStreamingSessionURL,
@@ -98,7 +102,10 @@ func newSessions(s *Service) (*sessions, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &sessions{svc: s, key: key, baseURL: cfg.BaseURL, window: cfg.LiveWindow}
+	h := &sessions{svc: s, key: key, baseURL: cfg.BaseURL, window: cfg.LiveWindow, segments: newSegmentCache(cfg.SegmentCacheBytes)}
+	if cfg.SegmentCacheBytes <= 0 {
+		h.segments = newSegmentCache(defaultSegmentCacheBytes)
+	}
 	if h.baseURL == nil {
 		h.baseURL = requestBaseURL
 	}
