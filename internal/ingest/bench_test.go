@@ -241,54 +241,66 @@ func splitCluster(c []byte, frames []mkv.Frame) [][]byte {
 	return out
 }
 
-// BenchmarkPutMediaIdleMemory opens idle PutMedia connections (each sent
-// its header and one small fragment, then nothing) to a real openkvs serve
-// process and reports the growth of its resident memory per connection.
+// BenchmarkPutMediaIdleMemory opens idle PutMedia connections to a real
+// openkvs serve process (each sent its header and one fragment, then
+// nothing) and reports the growth of the server's resident memory per
+// connection: after a tiny fragment, and after a one-second fragment of a
+// 2 Mbit/s camera (250 KB; the parser keeps its buffer for the next one).
 func BenchmarkPutMediaIdleMemory(b *testing.B) {
-	const conns = 500
+	const conns = 300
 	bin := filepath.Join(b.TempDir(), "openkvs")
 	build := exec.Command("go", "build", "-o", bin, "../../cmd/openkvs")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("go build: %v", err)
 	}
-	for range b.N {
-		p := startServe(b, bin, b.TempDir())
-		kvs := kinesisvideo.NewFromConfig(aws.Config{
-			Region: testRegion, BaseEndpoint: aws.String(p.url),
-			Credentials: credentials.NewStaticCredentialsProvider(testAKID, testSecret, ""),
-		})
-		for i := range conns {
-			if _, err := kvs.CreateStream(context.Background(), &kinesisvideo.CreateStreamInput{
-				StreamName: aws.String(fmt.Sprintf("idle-%03d", i)), DataRetentionInHours: aws.Int32(1),
-			}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		// Warm up: one connection to the end, so lazily built state is
-		// not counted.
-		warm := startPutMedia(b, nil, p.url, putOptions{name: "idle-000"})
-		_ = warm.write(clusters(b, 1, 0))
-		warm.close()
-		warm.rest()
-		before := rss(b, p.cmd.Process.Pid)
-		var open []*session
-		for i := range conns {
-			s := startPutMedia(b, nil, p.url, putOptions{name: fmt.Sprintf("idle-%03d", i)})
-			_ = s.write(clusters(b, 1, 0))
-			for _, want := range []string{"BUFFERING", "RECEIVED", "PERSISTED"} {
-				if a, ok := s.next(); !ok || a.EventType != want {
-					b.Fatalf("stream %d: %q, want %s", i, a.raw, want)
+	for _, bc := range []struct {
+		name          string
+		frames, bytes int
+	}{{"tiny-fragment", 5, 1000}, {"250KB-fragment", 25, 10_000}} {
+		b.Run(bc.name, func(b *testing.B) {
+			sy := newSynth(b, 1)
+			sy.cluster(b, 0, bc.frames, bc.bytes)
+			body := sy.take()
+			for range b.N {
+				p := startServe(b, bin, b.TempDir())
+				kvs := kinesisvideo.NewFromConfig(aws.Config{
+					Region: testRegion, BaseEndpoint: aws.String(p.url),
+					Credentials: credentials.NewStaticCredentialsProvider(testAKID, testSecret, ""),
+				})
+				for i := range conns {
+					if _, err := kvs.CreateStream(context.Background(), &kinesisvideo.CreateStreamInput{
+						StreamName: aws.String(fmt.Sprintf("idle-%03d", i)), DataRetentionInHours: aws.Int32(1),
+					}); err != nil {
+						b.Fatal(err)
+					}
 				}
+				// Warm up: one connection to the end, so lazily built
+				// state is not counted.
+				warm := startPutMedia(b, nil, p.url, putOptions{name: "idle-000"})
+				_ = warm.write(body)
+				warm.close()
+				warm.rest()
+				before := rss(b, p.cmd.Process.Pid)
+				var open []*session
+				for i := range conns {
+					s := startPutMedia(b, nil, p.url, putOptions{name: fmt.Sprintf("idle-%03d", i)})
+					_ = s.write(body)
+					for _, want := range []string{"BUFFERING", "RECEIVED", "PERSISTED"} {
+						if a, ok := s.next(); !ok || a.EventType != want {
+							b.Fatalf("stream %d: %q, want %s", i, a.raw, want)
+						}
+					}
+					open = append(open, s)
+				}
+				after := rss(b, p.cmd.Process.Pid)
+				b.ReportMetric(float64(after-before)/conns/1024, "KB/idle-stream")
+				for _, s := range open {
+					s.close()
+				}
+				p.kill()
 			}
-			open = append(open, s)
-		}
-		after := rss(b, p.cmd.Process.Pid)
-		b.ReportMetric(float64(after-before)/conns/1024, "KB/idle-stream")
-		for _, s := range open {
-			s.close()
-		}
-		p.kill()
+		})
 	}
 }
 
