@@ -142,6 +142,7 @@ type AckError struct {
 	FragmentTimecode int64
 }
 
+// Error implements error.
 func (e *AckError) Error() string {
 	return fmt.Sprintf("PutMedia ERROR %d %s (fragment timecode %d)", e.ID, e.Code, e.FragmentTimecode)
 }

@@ -11,13 +11,18 @@
 // backoff and resends every fragment not yet PERSISTED, oldest first, in a
 // fresh Matroska document. Fragments are identified by their Cluster
 // timecode (milliseconds since the Unix epoch, ABSOLUTE timecodes), which
-// is the FragmentTimecode of their acks.
+// is the FragmentTimecode of their acks. Before resending fragments that
+// went out on a lost connection without a PERSISTED ack, the producer
+// looks them up with ListFragments and skips those the service already
+// stored, so that a crash between storing and acknowledging does not
+// store a fragment twice.
 //
 // The buffer is bounded by duration and bytes. When it is full, the oldest
 // fragments not in flight are dropped (never the one being sent); frames
 // that cannot be kept are dropped until the next key frame. Drops, ack
 // events, connection errors and latency pressure are reported through
-// callbacks in Config, and counters through Stats.
+// callbacks in Config, and counters through Stats. In offline mode
+// (Config.Offline, for files) PutFrame waits for room instead of dropping.
 //
 // A minimal producer of H.264 Annex-B frames:
 //
@@ -30,7 +35,7 @@
 //		}},
 //	})
 //	...
-//	err = p.PutFrame(producer.Frame{Track: 1, PTS: pts, Data: accessUnit})
+//	err = p.PutFrame(ctx, producer.Frame{Track: 1, PTS: pts, Data: accessUnit})
 //	...
 //	err = p.Close(ctx) // flush: waits until every fragment is PERSISTED
 package producer

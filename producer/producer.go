@@ -48,6 +48,7 @@ const (
 	DropRejected
 )
 
+// String returns a short description of the reason.
 func (r DropReason) String() string {
 	switch r {
 	case DropBeforeKeyFrame:

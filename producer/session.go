@@ -32,6 +32,7 @@ type APIError struct {
 	Message    string
 }
 
+// Error implements error.
 func (e *APIError) Error() string {
 	return fmt.Sprintf("PutMedia: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
 }
