@@ -106,7 +106,9 @@ type Config struct {
 	// drop).
 	Offline bool
 	// AckOnReceived treats RECEIVED as final, for streams with retention
-	// 0, which never get PERSISTED. Defaults to false.
+	// 0, which never get PERSISTED. Defaults to false; when the producer
+	// discovers its endpoint (no DataEndpoint) it also calls
+	// DescribeStream once and turns this on for a stream with retention 0.
 	AckOnReceived bool
 	// ResendUnchecked resends the fragments of a lost connection that
 	// were sent without a PERSISTED ack as they are. Defaults to false:

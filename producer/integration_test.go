@@ -229,3 +229,43 @@ func TestIntegrationServerRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegrationNoRetention: a stream with retention 0 never gets
+// PERSISTED; the producer learns that from DescribeStream and treats
+// RECEIVED as final, so Close returns once everything was received.
+func TestIntegrationNoRetention(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t, testserver.Options{})
+	ctx := context.Background()
+	if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
+		StreamName: aws.String("live"), DataRetentionInHours: aws.Int32(0),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	events := map[EventType]int{}
+	cfg := testConfig("")
+	cfg.AWS = srv.AWSConfig(srv.HTTPURL)
+	cfg.StreamName = "live"
+	cfg.StartTime = time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	cfg.OnAck = func(a Ack) {
+		mu.Lock()
+		events[a.EventType]++
+		mu.Unlock()
+	}
+	p, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	putAll(t, p, testFrames(100, 25))
+	if err := closeWithin(t, p); err != nil {
+		t.Fatalf("Close: %v; stats %+v", err, p.Stats())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if st := p.Stats(); st.FragmentsPersisted != 4 || events[EventReceived] != 4 || events[EventPersisted] != 0 {
+		t.Errorf("acks %v, stats %+v", events, st)
+	}
+}

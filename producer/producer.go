@@ -144,28 +144,30 @@ type Producer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu        sync.Mutex
-	cond      *sync.Cond
-	w         *mkv.Writer
-	sink      sink
-	header    []byte // EBML header, Segment start, Info, Tracks; nil before the first fragment
-	frags     []*fragment
-	open      *fragment
-	nextSeq   uint64
-	lastTC    int64
-	lastPTS   time.Duration
-	sizeHint  int // bytes of the last complete fragment
-	bytes     int64
-	skipping  bool
-	closing   bool
-	err       error // fatal
-	sess      *session
-	nextSess  uint64
-	pressured bool
-	stats     Stats
-	epURL     string
-	epAt      time.Time
-	queued    []func()
+	mu       sync.Mutex
+	cond     *sync.Cond
+	w        *mkv.Writer
+	sink     sink
+	header   []byte // EBML header, Segment start, Info, Tracks; nil before the first fragment
+	frags    []*fragment
+	open     *fragment
+	nextSeq  uint64
+	lastTC   int64
+	lastPTS  time.Duration
+	sizeHint int // bytes of the last complete fragment
+	// ackOnReceived is Config.AckOnReceived, or learnt from DescribeStream.
+	ackOnReceived bool
+	bytes         int64
+	skipping      bool
+	closing       bool
+	err           error // fatal
+	sess          *session
+	nextSess      uint64
+	pressured     bool
+	stats         Stats
+	epURL         string
+	epAt          time.Time
+	queued        []func()
 }
 
 // sink appends writes to the slice it points at.
@@ -193,6 +195,7 @@ func Start(ctx context.Context, cfg Config) (*Producer, error) {
 		lastTC: math.MinInt64,
 	}
 	p.cond = sync.NewCond(&p.mu)
+	p.ackOnReceived = cfg.AckOnReceived
 	switch {
 	case cfg.HTTPClient != nil:
 		p.client = cfg.HTTPClient

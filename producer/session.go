@@ -80,6 +80,7 @@ func (p *Producer) run(ctx context.Context) {
 		p.wake()
 	}()
 	attempt := 0
+	described := false
 	for {
 		if !p.cfg.ResendUnchecked {
 			p.checkStored(ctx)
@@ -92,6 +93,9 @@ func (p *Producer) run(ctx context.Context) {
 		p.mu.Unlock()
 		if stop {
 			return
+		}
+		if !described && p.kvs != nil && !p.cfg.AckOnReceived {
+			described = p.describe(ctx)
 		}
 		ep, err := p.endpoint(ctx)
 		progress := false
@@ -169,6 +173,30 @@ func (p *Producer) endpoint(ctx context.Context) (string, error) {
 	p.epURL, p.epAt = ep, p.cfg.Now()
 	p.mu.Unlock()
 	return ep, nil
+}
+
+// describe calls DescribeStream to learn whether the stream keeps data:
+// with retention 0 the service never sends PERSISTED, so RECEIVED is
+// final. It reports whether it got an answer.
+func (p *Producer) describe(ctx context.Context) bool {
+	in := &kinesisvideo.DescribeStreamInput{}
+	if p.cfg.StreamARN != "" {
+		in.StreamARN = aws.String(p.cfg.StreamARN)
+	} else {
+		in.StreamName = aws.String(p.cfg.StreamName)
+	}
+	out, err := p.kvs.DescribeStream(ctx, in)
+	if err != nil {
+		p.log.Debug("producer: DescribeStream failed", "err", err)
+		return false
+	}
+	if out.StreamInfo != nil && aws.ToInt32(out.StreamInfo.DataRetentionInHours) == 0 {
+		p.log.Info("producer: stream has no retention; RECEIVED acks are final")
+		p.mu.Lock()
+		p.ackOnReceived = true
+		p.mu.Unlock()
+	}
+	return true
 }
 
 func (p *Producer) forgetEndpoint() {
@@ -367,7 +395,7 @@ func (p *Producer) handleAck(s *session, a Ack) (got, end bool, err error) {
 	}
 	switch a.EventType {
 	case EventReceived:
-		if f != nil && p.cfg.AckOnReceived {
+		if f != nil && p.ackOnReceived {
 			p.persist(f)
 		}
 		return true, false, nil
