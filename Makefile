@@ -8,7 +8,7 @@ PKGS     := ./...
 .PHONY: help run build test deps vet fmt-check unit fuzz e2e bench lint clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: build ## run the server with embedded storage under ./openkvs-data
 	./$(BIN) serve

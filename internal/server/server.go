@@ -90,9 +90,10 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	built := s // the named result is nil when an error is returned
 	defer func() {
 		if err != nil {
-			s.closeAll()
+			built.closeAll()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -191,7 +192,7 @@ func (s *Server) routes(groups ...[]awsapi.Operation) http.Handler {
 	for _, op := range all {
 		mux.Handle(op.Pattern, s.wrap(op))
 	}
-	return mux
+	return cors(mux)
 }
 
 // Handler returns the routing table (for tests that serve it themselves).
