@@ -1,7 +1,16 @@
 package ingest_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
 
 	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/awsapi"
 	"github.com/openkvs/openkvs/internal/testserver"
 )
 
@@ -90,4 +100,78 @@ func TestPutMediaShutdown(t *testing.T) {
 		t.Fatalf("Shutdown with a PutMedia open: %v", err)
 	}
 	s.waitEnd()
+}
+
+// TestPutMediaProducerSigning sends PutMedia over a raw TCP connection the
+// way the KVS C producer SDK does: a chunked body signed as empty, with
+// connection, transfer-encoding and user-agent among the signed headers and
+// no x-amz-content-sha256 header.
+func TestPutMediaProducerSigning(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	serverEndpoint(t, srv, "raw", 1)
+	src := readSource(t, readFile(t, "testdata/h264_aac.mkv"))
+	host := strings.TrimPrefix(srv.HTTPURL, "http://")
+	now := time.Now().UTC()
+	amzDate := now.Format("20060102T150405Z")
+	headers := [][2]string{
+		{"connection", "keep-alive"},
+		{"host", host},
+		{"transfer-encoding", "chunked"},
+		{"user-agent", "AWS-SDK-KVS-CPP-CLIENT/3.4.1 GCC/11.4.0 Linux/6.5.0 x86_64"},
+		{"x-amz-date", amzDate},
+		{"x-amzn-fragment-acknowledgment-required", "1"},
+		{"x-amzn-fragment-timecode-type", "ABSOLUTE"},
+		{"x-amzn-producer-start-timestamp", fmt.Sprintf("%d.000", now.Unix())},
+		{"x-amzn-stream-name", "raw"},
+	}
+	var canon, names []string
+	for _, h := range headers { // already sorted by name
+		canon = append(canon, h[0]+":"+h[1]+"\n")
+		names = append(names, h[0])
+	}
+	creq := "POST\n/putMedia\n\n" + strings.Join(canon, "") + "\n" + strings.Join(names, ";") + "\n" + awsapi.EmptyPayloadHash
+	scope := amzDate[:8] + "/" + testserver.Region + "/kinesisvideo/aws4_request"
+	sum := sha256.Sum256([]byte(creq))
+	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
+	mac := hmac.New(sha256.New, awsapi.DeriveSigningKey(testserver.SecretAccessKey, amzDate[:8], testserver.Region, "kinesisvideo"))
+	mac.Write([]byte(sts))
+	authz := fmt.Sprintf("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%x",
+		testserver.AccessKeyID, scope, strings.Join(names, ";"), mac.Sum(nil))
+
+	nc, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var req strings.Builder
+	req.WriteString("POST /putMedia HTTP/1.1\r\n")
+	for _, h := range headers {
+		req.WriteString(h[0] + ": " + h[1] + "\r\n")
+	}
+	req.WriteString("Authorization: " + authz + "\r\n\r\n")
+	if _, err := io.WriteString(nc, req.String()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	go func() { // the body, in chunks, while acks come back
+		data := src.data
+		for len(data) > 0 {
+			n := min(5000, len(data))
+			if _, err := fmt.Fprintf(nc, "%x\r\n%s\r\n", n, data[:n]); err != nil {
+				return
+			}
+			data = data[n:]
+		}
+		_, _ = io.WriteString(nc, "0\r\n\r\n")
+	}()
+	s := &session{t: t, resp: resp, acks: make(chan ack, 64), done: make(chan struct{})}
+	go s.readAcks()
+	checkFragmentAcks(t, s.rest(), src, "BUFFERING", "RECEIVED", "PERSISTED")
 }
