@@ -299,7 +299,7 @@ window.streamsPage = {
     const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : {};
     return {
       ...(player ? player.stats : {}), currentTime: v.currentTime, frames: q.totalVideoFrames || 0,
-      width: v.videoWidth, fragments: fragments.length, log: $('log').textContent,
+      width: v.videoWidth, videoEnded: v.ended, fragments: fragments.length, log: $('log').textContent,
     };
   },
 };
