@@ -10,6 +10,7 @@ import (
 
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/ingest"
+	"github.com/openkvs/openkvs/media/mkv"
 )
 
 var testFiles = []struct{ name, path string }{
@@ -187,5 +188,53 @@ func TestPutMediaNoAcksRequested(t *testing.T) {
 	}
 	if n := len(storedFragments(t, h.arch, "quiet")); n != len(src.clusters) {
 		t.Fatalf("%d fragments stored, want %d", n, len(src.clusters))
+	}
+}
+
+// TestPutMediaBlockGroupsAndTags ingests a Cluster of unknown size that
+// mixes a SimpleBlock with BlockGroups (one with a BlockDuration, one with
+// a ReferenceBlock) and carries producer metadata in two Tags elements.
+func TestPutMediaBlockGroupsAndTags(t *testing.T) {
+	h := newHarness(t, ingest.Config{})
+	h.createStream("bg", 1)
+	sy := newSynth(t, 1)
+	if err := sy.w.WriteTags(mkv.SimpleTag{Name: "location", String: "gate-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sy.w.WriteTags(mkv.SimpleTag{Name: "camera", String: "north"}); err != nil {
+		t.Fatal(err)
+	}
+	block := func(tc int16, flags byte, data string) []byte {
+		return append([]byte{0x81, byte(uint16(tc) >> 8), byte(tc), flags}, data...)
+	}
+	elem := func(id mkv.ID, body ...[]byte) []byte {
+		b := bytes.Join(body, nil)
+		return append(mkv.AppendElementHeader(nil, id, int64(len(b))), b...)
+	}
+	var body []byte
+	body = append(body, elem(mkv.IDTimestamp, []byte{0x03, 0xE8})...) // 1000
+	body = append(body, elem(mkv.IDSimpleBlock, block(0, 0x80, "key"))...)
+	body = append(body, elem(mkv.IDBlockGroup, elem(mkv.IDBlock, block(40, 0, "delta")), elem(mkv.IDReferenceBlock, []byte{0xD8}))...)
+	body = append(body, elem(mkv.IDBlockGroup, elem(mkv.IDBlock, block(80, 0, "last")), elem(mkv.IDBlockDuration, []byte{200}))...)
+	cluster := append(mkv.AppendElementHeader(nil, mkv.IDCluster, mkv.UnknownSize), body...)
+	s := startPutMedia(t, nil, h.url, putOptions{name: "bg"})
+	sendAll(t, s, append(sy.take(), cluster...), 7)
+	expectEvents(t, s.rest(), "BUFFERING", "RECEIVED", "PERSISTED")
+
+	frags := storedFragments(t, h.arch, "bg")
+	if len(frags) != 1 {
+		t.Fatalf("%d fragments, want 1", len(frags))
+	}
+	f := frags[0]
+	got, _ := decodeStored(t, h.arch, "bg", f)
+	if len(got.Frames) != 3 || string(got.Frames[0].Data) != "key" || !got.Frames[0].Keyframe ||
+		string(got.Frames[1].Data) != "delta" || got.Frames[1].Keyframe || string(got.Frames[2].Data) != "last" {
+		t.Fatalf("stored frames %+v", got.Frames)
+	}
+	if f.Duration != 280*time.Millisecond { // last frame at 80 ms + BlockDuration 200 ms
+		t.Errorf("duration %v, want 280ms", f.Duration)
+	}
+	if !bytes.Contains(f.Tags, []byte("gate-3")) || !bytes.Contains(f.Tags, []byte("north")) {
+		t.Errorf("producer tags not kept with the fragment: %q", f.Tags)
 	}
 }
