@@ -15,7 +15,11 @@ const (
 // in ErrorId and ErrorCode.
 type ErrorID int
 
-// The PutMedia ack errors (kvs-api.md §3.2).
+// The PutMedia ack errors (kvs-api.md §3.2; ids and names as the KVS
+// producer SDK's ack parser accepts them). A stream deleted during ingest
+// gets StreamNotActive, which the KVS PutMedia reference describes as
+// "Stream no longer exists (deleted)"; StreamDeleted (4507) is listed for
+// completeness and not sent.
 const (
 	StreamReadError                  ErrorID = 4000
 	MaxFragmentSizeReached           ErrorID = 4001
