@@ -228,13 +228,20 @@ func (m *ServerMessage) encode() []byte {
 // and non-ASCII are left to it).
 func plainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSONByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainJSONByte marks the bytes plainJSON lets through.
+var plainJSONByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // statusFrame is the STATUS_RESPONSE for err answering correlationID.
 func statusFrame(correlationID string, err *MessageError) []byte {
