@@ -422,6 +422,12 @@ func (v *Viewer) receive(pc *webrtc.PeerConnection, t *webrtc.TrackRemote) {
 	if video {
 		w = v.cfg.VideoOut
 	}
+	if cs, ok := w.(codecSetter); ok {
+		if err := cs.SetCodec(mime); err != nil {
+			v.log.Warn("cannot store received media", "err", err)
+			w = nil
+		}
+	}
 	var (
 		frameKey bool      // the frame being received holds a key frame
 		decoding bool      // a key frame has arrived

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,8 +33,9 @@ func newViewerCmd(s streams) *cobra.Command {
 		Long: `viewer connects to a signaling channel (name or ARN) as a VIEWER, sends its
 offer to the master, receives video and audio, prints the time to the first
 frame and statistics, and optionally stores what it receives: --out takes
-.h264, .h265 or .ivf (VP8) for video, --out-audio .ogg for audio. The video
-codec offered follows --out's extension or --codec.
+.mkv (video and audio in Matroska), .h264, .h265 or .ivf (VP8) for video,
+--out-audio .ogg for audio. The video codec offered follows --out's
+extension (.mkv: any of H.264, H.265, VP8) or --codec.
 
 It exits with an error if no video frame arrived before --duration (or
 --frames) ends, so it doubles as a check that a master is streaming.`,
@@ -46,7 +48,7 @@ It exits with an error if no video frame arrived before --duration (or
 	fl := cmd.Flags()
 	fl.StringVar(&o.clientID, "client-id", "", "X-Amz-ClientId (default: a random viewer-... id)")
 	fl.StringVar(&o.codec, "codec", "", "offer only this video codec: h264, h265, vp8, vp9 or av1 (default: all)")
-	fl.StringVar(&o.out, "out", "", "write the video to this file (.h264, .h265, .ivf)")
+	fl.StringVar(&o.out, "out", "", "write the video to this file (.h264, .h265, .ivf), or video and audio (.mkv)")
 	fl.StringVar(&o.outAudio, "out-audio", "", "write the audio to this file (.ogg)")
 	fl.BoolVar(&o.noAudio, "no-audio", false, "do not ask for audio")
 	fl.BoolVar(&o.noData, "no-data-channel", false, "open no data channel")
@@ -69,11 +71,20 @@ func runViewer(ctx context.Context, s streams, channel string, o viewerOptions) 
 		}
 	}
 	cfg := kvswebrtc.ViewerConfig{MaxFrames: o.frames, NoAudio: o.noAudio, NoDataChannel: o.noData, StatsInterval: o.statsEvery(), Logger: log}
-	if o.out != "" {
+	if strings.EqualFold(filepath.Ext(o.out), ".mkv") {
+		if o.outAudio != "" {
+			return errors.New("--out .mkv records the audio too: drop --out-audio")
+		}
+		rec, err := kvswebrtc.NewMKVRecorder(o.out, true, !o.noAudio)
+		if err != nil {
+			return err
+		}
+		cfg.VideoOut, cfg.AudioOut = rec.Video(), rec.Audio()
+	} else if o.out != "" {
 		want := kvswebrtc.WriterCodec(o.out)
 		switch {
 		case want == "" || want == webrtc.MimeTypeOpus:
-			return fmt.Errorf("--out %s: want .h264, .h265 or .ivf", o.out)
+			return fmt.Errorf("--out %s: want .mkv, .h264, .h265 or .ivf", o.out)
 		case want == webrtc.MimeTypeVP8 && (mime == webrtc.MimeTypeVP9 || mime == webrtc.MimeTypeAV1):
 		case mime != "" && mime != want:
 			return fmt.Errorf("--out %s cannot hold --codec %s", o.out, o.codec)

@@ -24,9 +24,10 @@ func TestMasterViewerCommands(t *testing.T) {
 		{"h264", "got.h264", "h264"},
 		{"h265", "got.h265", "hevc"},
 		{"vp8", "got.ivf", "vp8"},
+		{"h264", "got.mkv", "h264"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.codec, func(t *testing.T) {
+		t.Run(tt.out, func(t *testing.T) {
 			webrtcEnv(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			var mout, merr syncBuffer
@@ -47,8 +48,13 @@ func TestMasterViewerCommands(t *testing.T) {
 			})
 			dir := t.TempDir()
 			video, audio := filepath.Join(dir, tt.out), filepath.Join(dir, "got.ogg")
-			stdout, stderr, code := runCLI("viewer", "cam-"+tt.codec, "--create", "--loopback-only", "--frames", "30",
-				"--duration", "30s", "--out", video, "--out-audio", audio, "--stats-interval", "0")
+			args := []string{"viewer", "cam-" + tt.codec, "--create", "--loopback-only", "--frames", "30",
+				"--duration", "30s", "--out", video, "--stats-interval", "0"}
+			mkv := strings.HasSuffix(tt.out, ".mkv")
+			if !mkv {
+				args = append(args, "--out-audio", audio)
+			}
+			stdout, stderr, code := runCLI(args...)
 			if code != 0 {
 				t.Fatalf("viewer exit %d\nstdout: %s\nstderr: %s\nmaster: %s", code, stdout, stderr, merr.String())
 			}
@@ -60,8 +66,17 @@ func TestMasterViewerCommands(t *testing.T) {
 				t.Errorf("viewer got %d frames, want 30", n)
 			}
 			got := ffprobeFrames(t, video)
+			if mkv {
+				if len(got) != 2 || !strings.HasPrefix(got[1], "opus:") || got[1] == "opus:0" {
+					t.Errorf("ffprobe of %s: %v, want opus in the second track", tt.out, got)
+				}
+				got, audio = got[:1], ""
+			}
 			if len(got) != 1 || !strings.HasPrefix(got[0], tt.probe+":") || got[0] == tt.probe+":0" {
 				t.Errorf("ffprobe of %s: %v, want %s frames", tt.out, got, tt.probe)
+			}
+			if audio == "" {
+				return
 			}
 			if a := ffprobeFrames(t, audio); len(a) != 1 || !strings.HasPrefix(a[0], "opus:") || a[0] == "opus:0" {
 				t.Errorf("ffprobe of the audio: %v", a)
