@@ -54,6 +54,12 @@ func (s *Service) serveConnect(w http.ResponseWriter, r *http.Request) {
 		awsapi.WriteError(w, r, err)
 		return
 	}
+	if !hasToken(r.Header, "Connection", "upgrade") || !hasToken(r.Header, "Upgrade", "websocket") {
+		// Checked before register: a plain GET must not replace the
+		// channel's master or take a viewer's queued messages.
+		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.InvalidArgument, "The signaling endpoint accepts WebSocket upgrades only."))
+		return
+	}
 	// Register before the upgrade so that a refusal is an HTTP error and
 	// the client's handshake completes only once it can be reached.
 	ss := s.newSession(ch.ARN, clientID, !viewer)
@@ -164,6 +170,19 @@ func validateClientID(id string) error {
 		return awsapi.Errorf(awsapi.InvalidArgument, "%s must not start with AWS_.", paramClientID)
 	}
 	return nil
+}
+
+// hasToken reports whether the comma-separated header name lists token,
+// without regard to case.
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // queryValues returns the values of a query parameter, matching its name

@@ -67,3 +67,27 @@ func TestPresignedURL(t *testing.T) {
 	}
 	m.sync()
 }
+
+// TestPlainGET: a validly signed GET that is no WebSocket upgrade is
+// refused before it can replace the master or take queued messages.
+func TestPlainGET(t *testing.T) {
+	h := newHarness(t, nil)
+	arn := h.channel("plain", 60)
+	m := h.dial(arn, "")
+	m.send(msg(ActionSDPAnswer, "v1", answer, "")) // queued for v1
+	m.sync()
+	for _, id := range []string{"", "v1"} {
+		u := "http" + strings.TrimPrefix(h.presign(arn, id, presignOpts{}), "ws")
+		resp, err := h.srv.Client().Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 || resp.Header.Get("x-amzn-ErrorType") != string(awsapi.InvalidArgument) {
+			t.Fatalf("plain GET %q: %d %s", id, resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
+		}
+	}
+	m.sync() // still the master
+	v := h.dial(arn, "v1")
+	expectFrom(t, v, ActionSDPAnswer, "", answer)
+}
