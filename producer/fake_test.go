@@ -511,17 +511,24 @@ func TestProducerFatalErrors(t *testing.T) {
 	}
 }
 
-// unreachable is an endpoint nothing listens on.
-func unreachable(t *testing.T) string {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	u := srv.URL
-	srv.Close()
-	return u
+// downClient fails every request at once, as a network with the
+// service down does, without reading the body.
+type downClient struct{}
+
+func (downClient) Do(*http.Request) (*http.Response, error) {
+	return nil, errors.New("connect: connection refused")
+}
+
+// unreachableConfig is testConfig for a service that cannot be reached.
+func unreachableConfig() Config {
+	cfg := testConfig("http://127.0.0.1:1")
+	cfg.HTTPClient = downClient{}
+	return cfg
 }
 
 func TestProducerBufferBounds(t *testing.T) {
 	t.Run("bytes", func(t *testing.T) {
-		cfg := testConfig(unreachable(t))
+		cfg := unreachableConfig()
 		cfg.MaxBufferBytes = 3000 // about three 25-frame fragments of test frames
 		var drops []Drop
 		var mu sync.Mutex
@@ -554,7 +561,7 @@ func TestProducerBufferBounds(t *testing.T) {
 		}
 	})
 	t.Run("duration and pressure", func(t *testing.T) {
-		cfg := testConfig(unreachable(t))
+		cfg := unreachableConfig()
 		cfg.MaxBufferDuration = 3 * time.Second
 		cfg.MaxLatency = 2 * time.Second
 		var pressure []time.Duration
@@ -586,7 +593,7 @@ func TestProducerBufferBounds(t *testing.T) {
 }
 
 func TestProducerFrameRules(t *testing.T) {
-	cfg := testConfig(unreachable(t))
+	cfg := unreachableConfig()
 	cfg.MaxFragmentDuration = 2 * time.Second
 	var drops []Drop
 	var mu sync.Mutex
@@ -691,7 +698,7 @@ func TestProducerOffline(t *testing.T) {
 		}
 	})
 	t.Run("gives up with its context", func(t *testing.T) {
-		cfg := testConfig(unreachable(t))
+		cfg := unreachableConfig()
 		cfg.Offline = true
 		cfg.MaxBufferBytes = 3000
 		p, err := Start(context.Background(), cfg)
