@@ -205,7 +205,7 @@ func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.Session
 		if f.video {
 			kind = "video"
 		}
-		local, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: f.src.MimeType()}, kind, "openkvs")
+		local, err := webrtc.NewTrackLocalStaticSample(trackCodec(f.src.MimeType()), kind, "openkvs")
 		if err != nil {
 			return fail(fmt.Errorf("%s track: %w", kind, err))
 		}
@@ -270,6 +270,19 @@ func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.Session
 		m.closePeer(old)
 	}
 	return nil
+}
+
+// trackCodec is the capability of a track sending mime. H.264 names the
+// packetization mode and profile browsers match on exactly (Constrained
+// Baseline, as the samples and most cameras send); the others need only
+// the MIME type.
+func trackCodec(mime string) webrtc.RTPCodecCapability {
+	c := webrtc.RTPCodecCapability{MimeType: mime}
+	if mime == webrtc.MimeTypeH264 {
+		c.ClockRate = 90000
+		c.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	}
+	return c
 }
 
 // queue hands a message to the viewer's sender, in order.

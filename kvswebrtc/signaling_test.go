@@ -235,3 +235,25 @@ func TestSignalingChannelDeleted(t *testing.T) {
 		t.Fatal("Run did not end after the channel was deleted")
 	}
 }
+
+func TestParseAPIError(t *testing.T) {
+	tests := []struct {
+		header, body string
+		wantType     string
+		wantMsg      string
+	}{
+		{header: "ResourceNotFoundException:http://internal.amazon.com/", body: `{"message":"no channel"}`, wantType: "ResourceNotFoundException", wantMsg: "no channel"},
+		{body: `{"__type":"com.amazonaws.kinesisvideo#ClientLimitExceededException","Message":"slow down"}`, wantType: "ClientLimitExceededException", wantMsg: "slow down"},
+		{body: "Forbidden", wantMsg: "Forbidden"},
+	}
+	for _, tt := range tests {
+		resp := &http.Response{StatusCode: 400, Header: http.Header{}}
+		if tt.header != "" {
+			resp.Header.Set("X-Amzn-Errortype", tt.header)
+		}
+		e := parseAPIError(resp, []byte(tt.body))
+		if e.Type != tt.wantType || e.Message != tt.wantMsg || e.StatusCode != 400 {
+			t.Errorf("parseAPIError(%q, %q) = %+v", tt.header, tt.body, e)
+		}
+	}
+}
