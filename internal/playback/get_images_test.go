@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -235,6 +236,35 @@ func TestGetImagesWithoutFFmpeg(t *testing.T) {
 		if rec.Code != http.StatusInternalServerError || rec.Header().Get("x-amzn-ErrorType") != "InternalFailure" ||
 			!strings.Contains(body.Message, "needs ffmpeg") || !strings.Contains(body.Message, ffmpeg) {
 			t.Errorf("%s: %d %s %s", ffmpeg, rec.Code, rec.Header().Get("x-amzn-ErrorType"), rec.Body.Bytes())
+		}
+	}
+}
+
+// TestGetImagesDecodeFailure: an ffmpeg that fails to decode gives
+// MEDIA_ERROR entries, not a failed call.
+func TestGetImagesDecodeFailure(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	base := e.clock().Add(-time.Hour)
+	e.putAll("cam", loadFile(t, h264AAC), base)
+	broken := filepath.Join(t.TempDir(), "ffmpeg")
+	if err := os.WriteFile(broken, []byte("#!/bin/sh\necho 'cannot decode' >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := newImages(e.svc, imageConfig{ffmpeg: broken})
+	b, _ := json.Marshal(imagesRequest("cam", "PRODUCER_TIMESTAMP", base, base.Add(1500*time.Millisecond), map[string]any{"SamplingInterval": 500}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/getImages", bytes.NewReader(b)))
+	var out imagesAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); rec.Code != http.StatusOK || err != nil {
+		t.Fatalf("%d %s", rec.Code, rec.Body.Bytes())
+	}
+	if len(out.Images) != 4 {
+		t.Fatalf("%d images, want 4", len(out.Images))
+	}
+	for i, img := range out.Images {
+		if img.Error != imageMediaError || img.ImageContent != "" {
+			t.Errorf("image %d: Error %q, %d bytes; want MEDIA_ERROR", i, img.Error, len(img.ImageContent))
 		}
 	}
 }
