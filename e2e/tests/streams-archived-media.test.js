@@ -15,6 +15,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { startServer, CREDENTIALS } from './server.js';
 import { REGION, makeClip, putFile } from './streams-media.js';
+import { parseMaster, parseMedia } from '../../internal/console/static/streams-hls.js';
 
 const STREAM = 'archived';
 let srv;
@@ -79,6 +80,13 @@ test('GetHLSStreamingSessionURL: ffmpeg plays an ON_DEMAND session to the end', 
   assert.match(url, /\/hls\/v1\/getHLSMasterPlaylist\.m3u8\?SessionToken=/);
   const master = await (await fetch(url)).text();
   assert.match(master, /#EXT-X-STREAM-INF:.*CODECS="avc1\.[0-9a-fA-F]{6}".*RESOLUTION=320x240/);
+  // The /streams page's playlist parsers read the same session.
+  const variant = parseMaster(master, url);
+  assert.match(variant.codecs, /^avc1\./);
+  const pl = parseMedia(await (await fetch(variant.uri)).text(), variant.uri);
+  assert.equal(pl.endList, true);
+  assert.equal(pl.segments.length, 6);
+  assert.ok(pl.segments.every((seg, i) => seg.seq === pl.mediaSequence + i && seg.duration > 0.9 && seg.map && new URL(seg.uri).searchParams.get('FragmentNumber') === frags[i].FragmentNumber));
   assert.equal(frameCount(url), 150, 'every frame of the 6 fragments');
 });
 
