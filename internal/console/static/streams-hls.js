@@ -110,10 +110,18 @@ export class HLSPlayer {
 
   async append(buf) {
     if (this.sb.updating) await new Promise((r) => this.sb.addEventListener('updateend', r, { once: true }));
-    this.sb.appendBuffer(buf);
     await new Promise((resolve, reject) => {
-      this.sb.addEventListener('updateend', resolve, { once: true });
-      this.sb.addEventListener('error', () => reject(new Error('the SourceBuffer refused a segment')), { once: true });
+      const done = () => {
+        this.sb.removeEventListener('error', failed);
+        resolve();
+      };
+      const failed = () => {
+        this.sb.removeEventListener('updateend', done);
+        reject(new Error('the SourceBuffer refused a segment'));
+      };
+      this.sb.addEventListener('updateend', done, { once: true });
+      this.sb.addEventListener('error', failed, { once: true });
+      this.sb.appendBuffer(buf);
     });
   }
 
