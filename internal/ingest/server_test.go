@@ -175,3 +175,33 @@ func TestPutMediaProducerSigning(t *testing.T) {
 	go s.readAcks()
 	checkFragmentAcks(t, s.rest(), src, "BUFFERING", "RECEIVED", "PERSISTED")
 }
+
+// TestPutMediaDeleteStream deletes a stream with the SDK while its
+// PutMedia is open: the producer gets ERROR 4008 and the connection ends.
+func TestPutMediaDeleteStream(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	ep := serverEndpoint(t, srv, "doomed", 1)
+	s := startPutMedia(t, srv.HTTPClient(), ep, putOptions{name: "doomed", key: serverKey})
+	_ = s.write(clusters(t, 1, 0))
+	expectEvents(t, []ack{mustNext(t, s), mustNext(t, s), mustNext(t, s)}, "BUFFERING", "RECEIVED", "PERSISTED")
+	if _, err := srv.KVS().DeleteStream(context.Background(), &kinesisvideo.DeleteStreamInput{StreamARN: streamARN(t, srv, "doomed")}); err != nil {
+		t.Fatalf("DeleteStream: %v", err)
+	}
+	acks := s.rest()
+	if len(acks) != 1 || acks[0].EventType != "ERROR" || acks[0].errID() != 4008 {
+		t.Fatalf("after DeleteStream: %s, want one ERROR 4008", rawAcks(acks))
+	}
+	// A new PutMedia for it is refused.
+	if s := startPutMedia(t, srv.HTTPClient(), ep, putOptions{name: "doomed", key: serverKey}); s.status != 404 {
+		t.Errorf("PutMedia on a deleted stream: status %d", s.status)
+	}
+}
+
+func streamARN(t *testing.T, srv *testserver.Server, name string) *string {
+	t.Helper()
+	out, err := srv.KVS().DescribeStream(context.Background(), &kinesisvideo.DescribeStreamInput{StreamName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.StreamInfo.StreamARN
+}
