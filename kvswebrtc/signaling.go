@@ -67,7 +67,8 @@ type SignalingConfig struct {
 	// (n counts them from 1) from Run's goroutine.
 	OnConnect func(n int)
 	// OnDisconnect, when set, is called when a connection ends before
-	// ctx does; goAway tells whether the service sent GO_AWAY.
+	// ctx does; goAway tells whether the service asked for it (GO_AWAY or
+	// RECONNECT_ICE_SERVER) rather than the connection dropping.
 	OnDisconnect func(goAway bool)
 	// Now is the signing clock. Defaults to time.Now.
 	Now func() time.Time
@@ -90,9 +91,10 @@ func (c *SignalingConfig) validate() error {
 }
 
 // SignalingClient is a connection to a KVS signaling channel that
-// reconnects by itself: after GO_AWAY (discovering the endpoints again when
-// it has a ControlPlane), after RECONNECT_ICE_SERVER and after a dropped
-// connection, with exponential backoff. Messages arrive on Messages; Send
+// reconnects by itself: at once after GO_AWAY (discovering the endpoints
+// again when it has a ControlPlane) and after RECONNECT_ICE_SERVER (with a
+// fresh GetIceServerConfig), and with exponential backoff after a dropped
+// connection or a failed attempt. Messages arrive on Messages; Send
 // waits for a connection. Run drives it.
 type SignalingClient struct {
 	cfg    SignalingConfig
@@ -275,7 +277,8 @@ func (c *SignalingClient) dial(ctx context.Context) (*websocket.Conn, error) {
 }
 
 // serve reads conn until it fails or ctx ends, pinging it meanwhile. It
-// reports whether the service sent GO_AWAY.
+// reports whether the service asked for the reconnection (GO_AWAY or
+// RECONNECT_ICE_SERVER).
 func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAway bool) {
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -306,11 +309,13 @@ func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAw
 			c.log.Warn("signaling message dropped", "err", err)
 			continue
 		}
-		switch m.Type {
-		case GoAway:
+		if m.Type == GoAway {
 			c.log.Info("signaling GO_AWAY: reconnecting")
 			return true
-		case ReconnectICEServer:
+		}
+		if m.Type == ReconnectICEServer {
+			// As the KVS C SDK does: fetch the TURN servers again and
+			// reconnect.
 			c.mu.Lock()
 			c.iceList, c.iceExp = nil, time.Time{}
 			c.mu.Unlock()
@@ -319,6 +324,10 @@ func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAw
 		case c.msgs <- m:
 		case <-ctx.Done():
 			return false
+		}
+		if m.Type == ReconnectICEServer {
+			c.log.Info("signaling RECONNECT_ICE_SERVER: reconnecting")
+			return true
 		}
 	}
 }
