@@ -172,6 +172,12 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := v.Verify(r)
 		if err != nil {
+			if r.ContentLength < 0 {
+				// A streaming body (PutMedia) may never end: answer now
+				// and close instead of reading it first, which net/http
+				// would do to reuse the connection.
+				w.Header().Set("Connection", "close")
+			}
 			WriteError(w, r, err)
 			return
 		}

@@ -180,3 +180,41 @@ func TestPutMediaRawProducer(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamingAuthErrorNotBlocked checks that a chunked request with a bad
+// signature is answered at once, before (and without) its body: a PutMedia
+// producer that waits for the response must not hang.
+func TestStreamingAuthErrorNotBlocked(t *testing.T) {
+	now := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	v := newVerifier(t, VerifierConfig{Credentials: testCreds, Now: fixedNow(now)})
+	srv := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("handler reached with a bad signature")
+	})))
+	defer srv.Close()
+	host := srv.Listener.Addr().String()
+	headers := [][2]string{{"Host", host}, {"Transfer-Encoding", "chunked"}, {"X-Amz-Date", now.Format("20060102T150405Z")}}
+	authz := producerSign("POST", "/putMedia", "", headers, testAKID, "wrong-secret", "us-west-2", "kinesisvideo", now)
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "POST /putMedia HTTP/1.1\r\n"
+	for _, h := range headers {
+		req += h[0] + ": " + h[1] + "\r\n"
+	}
+	// A first chunk of 1 MiB announced, then silence.
+	req += "Authorization: " + authz + "\r\n\r\n" + fmt.Sprintf("%x\r\n", 1<<20) + strings.Repeat("x", 1000)
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response before the body ended: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !resp.Close {
+		t.Fatalf("status %d, close %v; want 403 and Connection: close", resp.StatusCode, resp.Close)
+	}
+}
