@@ -14,15 +14,30 @@ import (
 // running master on loopback takes to its first decodable video frame:
 // endpoint discovery, GetIceServerConfig, the signaling connection, offer
 // and answer, ICE, DTLS and the first key frame. It reports the median and
-// the 90th percentile (ms) over b.N joins. Run it with
+// the 90th percentile (ms) over b.N joins, directly and relayed through
+// openkvs' TURN server over UDP and TCP. Run it with
 //
 //	go test -run '^$' -bench TimeToFirstFrame -benchtime 20x ./kvswebrtc/
 func BenchmarkTimeToFirstFrame(b *testing.B) {
+	b.Run("direct", func(b *testing.B) { benchTTFF(b, loopPeer(b)) })
+	b.Run("turn-udp", func(b *testing.B) {
+		p := loopPeer(b)
+		p.ForceTURN, p.TURNTransport = true, "udp"
+		benchTTFF(b, p)
+	})
+	b.Run("turn-tcp", func(b *testing.B) {
+		p := loopPeer(b)
+		p.ForceTURN, p.TURNTransport = true, "tcp"
+		benchTTFF(b, p)
+	})
+}
+
+func benchTTFF(b *testing.B, peer PeerConfig) {
 	const joinGap = 300 * time.Millisecond
 	r := newRig(b, testserver.Options{})
 	m, err := NewMaster(MasterConfig{
 		Signaling:     r.signaling(RoleMaster, "", nil),
-		Peer:          loopPeer(b),
+		Peer:          peer,
 		Video:         sampleSource(b, "sample.h264"),
 		Audio:         sampleSource(b, "sample.ogg"),
 		StatsInterval: -1,
@@ -38,7 +53,7 @@ func BenchmarkTimeToFirstFrame(b *testing.B) {
 		start := time.Now()
 		v, err := NewViewer(ViewerConfig{
 			Signaling:     r.signaling(RoleViewer, fmt.Sprintf("bench-%d", i), nil),
-			Peer:          loopPeer(b),
+			Peer:          peer,
 			StatsInterval: -1,
 			Logger:        testLogger(b),
 		})

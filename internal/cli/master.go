@@ -108,7 +108,9 @@ func (f *webrtcFlags) connect(ctx context.Context, channel string, role kvswebrt
 		HTTPClient:   cfg.HTTPClient,
 		Logger:       log,
 		OnConnect: func(n int) {
-			if n > 1 {
+			if n == 1 {
+				log.Info("signaling connected", "role", string(role), "client_id", clientID)
+			} else {
 				log.Info("signaling reconnected", "connections", n)
 			}
 		},
