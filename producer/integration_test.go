@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -268,4 +272,77 @@ func TestIntegrationNoRetention(t *testing.T) {
 	if st := p.Stats(); st.FragmentsPersisted != 4 || events[EventReceived] != 4 || events[EventPersisted] != 0 {
 		t.Errorf("acks %v, stats %+v", events, st)
 	}
+}
+
+// TestIntegrationHTTPS streams over the TLS listener, with HTTP/1.1 and
+// with HTTP/2, trusting the server's CA as AWS_CA_BUNDLE would.
+func TestIntegrationHTTPS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server")
+	}
+	srv := testserver.Start(t, testserver.Options{})
+	ctx := context.Background()
+	pool := x509.NewCertPool()
+	if pem, err := os.ReadFile(srv.CAPath()); err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("CA: %v", err)
+	}
+	for _, tt := range []struct {
+		name  string
+		h2    bool
+		proto string
+	}{
+		{"http1", false, "HTTP/1.1"},
+		{"http2", true, "HTTP/2.0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			stream := "tls-" + tt.name
+			if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
+				StreamName: aws.String(stream), DataRetentionInHours: aws.Int32(1),
+			}); err != nil {
+				t.Fatal(err)
+			}
+			tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: tt.h2}
+			defer tr.CloseIdleConnections()
+			var mu sync.Mutex
+			protos := map[string]bool{}
+			cfg := testConfig("")
+			cfg.AWS = srv.AWSConfig(srv.HTTPSURL)
+			cfg.AWS.HTTPClient = protoRecorder{&http.Client{Transport: tr}, &mu, protos}
+			cfg.StreamName = stream
+			cfg.StartTime = time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+			p, err := Start(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			putAll(t, p, testFrames(100, 25))
+			if err := closeWithin(t, p); err != nil {
+				t.Fatalf("Close: %v; stats %+v", err, p.Stats())
+			}
+			if st := p.Stats(); st.FragmentsPersisted != 4 || st.Connections != 1 {
+				t.Errorf("stats %+v", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !protos[tt.proto] || len(protos) != 1 {
+				t.Errorf("responses over %v, want only %s", protos, tt.proto)
+			}
+		})
+	}
+}
+
+// protoRecorder notes the HTTP protocol of each response.
+type protoRecorder struct {
+	c      aws.HTTPClient
+	mu     *sync.Mutex
+	protos map[string]bool
+}
+
+func (r protoRecorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := r.c.Do(req)
+	if err == nil {
+		r.mu.Lock()
+		r.protos[resp.Proto] = true
+		r.mu.Unlock()
+	}
+	return resp, err
 }
