@@ -76,7 +76,7 @@ func TestPutMediaGetMedia(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server and ffmpeg")
 	}
-	mediaEnv(t)
+	srv := mediaEnv(t)
 	mkvFile := makeMedia(t, "in.mkv", "-f", "lavfi", "-i", "sine", "-t", "3", "-c:v", "libx264", "-g", "25", "-c:a", "aac")
 	h264File := makeMedia(t, "in.h264", "-t", "2", "-c:v", "libx264", "-g", "25", "-bf", "0")
 	h265File := makeMedia(t, "in.bin", "-t", "2", "-c:v", "libx265", "-x265-params", "keyint=25:min-keyint=25:bframes=0:log-level=error", "-f", "hevc")
@@ -117,6 +117,22 @@ func TestPutMediaGetMedia(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("https with --ca-bundle", func(t *testing.T) {
+		tlsFlags := []string{"--endpoint-url", srv.HTTPSURL, "--ca-bundle", srv.CAPath()}
+		_, stderr, code := run(t, nil, append([]string{"put-media", "--stream", "tls", "--create", "--quiet", h264File}, tlsFlags...)...)
+		if code != 0 || !strings.Contains(stderr, "2 fragments persisted") {
+			t.Fatalf("put-media exit %d: %s", code, stderr)
+		}
+		out := filepath.Join(t.TempDir(), "out.mkv")
+		_, stderr, code = run(t, nil, append([]string{"get-media", "--stream", "tls", "--start-selector", "EARLIEST", "--max-fragments", "2", "--out", out}, tlsFlags...)...)
+		if code != 0 {
+			t.Fatalf("get-media exit %d: %s", code, stderr)
+		}
+		if got := probeFrames(t, out); strings.Join(got, " ") != "h264:50" {
+			t.Errorf("GetMedia output decodes to %v", got)
+		}
+	})
 
 	t.Run("unknown stream", func(t *testing.T) {
 		_, stderr, code := run(t, nil, "put-media", "--stream", "nope", "--quiet", h264File)
