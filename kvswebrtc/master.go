@@ -127,7 +127,9 @@ func (m *Master) Run(ctx context.Context) error {
 	defer wg.Wait()
 	for _, f := range []*feed{m.video, m.audio} {
 		if f != nil {
-			wg.Go(func() { f.run(ctx) })
+			// Not waited for: a live Source may block in NextFrame (a
+			// pipe) past ctx; its feed ends at its next frame.
+			go f.run(ctx)
 		}
 	}
 	if m.cfg.StatsInterval > 0 {

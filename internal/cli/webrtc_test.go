@@ -13,26 +13,44 @@ import (
 	"time"
 
 	"github.com/openkvs/openkvs/internal/testserver"
+	"github.com/openkvs/openkvs/kvswebrtc/sample"
 )
 
 // TestMasterViewerCommands runs openkvs master and openkvs viewer against
-// a test server, both creating the channel if need be, for each codec: the
-// viewer stops after 30 frames, reports its first frame, and the files it
-// wrote decode with ffprobe.
+// a test server, both creating the channel if need be, for each codec
+// (built-in samples, and H.265 read from standard input): the viewer stops
+// after 30 frames, reports its first frame, and the files it wrote decode
+// with ffprobe.
 func TestMasterViewerCommands(t *testing.T) {
-	tests := []struct{ codec, out, probe string }{
-		{"h264", "got.h264", "h264"},
-		{"h265", "got.h265", "hevc"},
-		{"vp8", "got.ivf", "vp8"},
-		{"h264", "got.mkv", "h264"},
+	tests := []struct {
+		codec, out, probe string
+		stdin             string // a sample the master reads from standard input
+	}{
+		{codec: "h264", out: "got.h264", probe: "h264"},
+		{codec: "h265", out: "got.h265", probe: "hevc"},
+		{codec: "vp8", out: "got.ivf", probe: "vp8"},
+		{codec: "h264", out: "got.mkv", probe: "h264"},
+		{codec: "h265", out: "got.h265", probe: "hevc", stdin: sample.H265},
 	}
 	for _, tt := range tests {
-		t.Run(tt.out, func(t *testing.T) {
+		t.Run(tt.out+tt.stdin, func(t *testing.T) {
 			webrtcEnv(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			var mout, merr syncBuffer
-			root := newRootCmd(streams{in: strings.NewReader(""), out: &mout, err: &merr})
-			root.SetArgs([]string{"master", "cam-" + tt.codec, "--create", "--loopback-only", "--codec", tt.codec, "--stats-interval", "0"})
+			margs := []string{"master", "cam-" + tt.codec, "--create", "--loopback-only", "--codec", tt.codec, "--stats-interval", "0"}
+			var stdin []byte
+			if tt.stdin != "" {
+				b, err := sample.Bytes(tt.stdin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// 10 s of stream (Annex-B concatenates), not looped: the
+				// viewer joins while it plays.
+				stdin = bytes.Repeat(b, 5)
+				margs = append(margs, "--video", "-")
+			}
+			root := newRootCmd(streams{in: bytes.NewReader(stdin), out: &mout, err: &merr})
+			root.SetArgs(margs)
 			masterDone := make(chan error, 1)
 			go func() { masterDone <- root.ExecuteContext(ctx) }()
 			t.Cleanup(func() {
