@@ -50,6 +50,9 @@ type fakeKVS struct {
 	// conn (1-based), what to do. nil persists everything.
 	plan  func(conn, n int) action
 	errID int
+	// silent connections (1-based, up to this one) read the body and
+	// never answer, like a hung service.
+	silent int
 
 	mu       sync.Mutex
 	conns    int
@@ -86,6 +89,11 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex()
+	if conn <= f.silent {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done() // until the client gives up
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 	// drop closes the TCP connection, as a crash or a network failure
@@ -762,5 +770,38 @@ func TestProducerCrashBeforePersisted(t *testing.T) {
 				t.Errorf("%d ListFragments calls, stats %+v", lists, st)
 			}
 		})
+	}
+}
+
+// TestProducerStaleConnection: a service that takes the data and never
+// answers is given up after StaleTimeout, and everything is resent on a
+// new connection.
+func TestProducerStaleConnection(t *testing.T) {
+	fake, srv := newFake(t, nil)
+	fake.silent = 1
+	cfg := testConfig(srv.URL)
+	cfg.StaleTimeout = 200 * time.Millisecond
+	errs := make(chan error, 10)
+	cfg.OnError = func(err error) { errs <- err }
+	p, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := testFrames(100, 25)
+	putAll(t, p, frames)
+	if err := closeWithin(t, p); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, fake, frames)
+	select {
+	case err := <-errs:
+		if !errors.Is(err, errStale) {
+			t.Errorf("OnError(%v), want errStale", err)
+		}
+	default:
+		t.Error("OnError was not called")
+	}
+	if st := p.Stats(); st.Connections != 2 || st.FragmentsPersisted != 4 {
+		t.Errorf("stats %+v", st)
 	}
 }

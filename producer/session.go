@@ -366,10 +366,12 @@ func (p *Producer) session(ctx context.Context, endpoint string) (progress bool,
 	if err := sc.Err(); err != nil {
 		return progress, fmt.Errorf("PutMedia acks: %w", err)
 	}
+	// The service ended the response: fine once everything is persisted
+	// (after the producer's EOF), else a reason to reconnect.
 	p.mu.Lock()
-	closing := p.closing
+	left := len(p.frags)
 	p.mu.Unlock()
-	if !closing {
+	if left > 0 {
 		return progress, errServerEnded
 	}
 	return progress, nil
