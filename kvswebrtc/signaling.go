@@ -201,8 +201,12 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 		if c.cfg.OnConnect != nil {
 			c.cfg.OnConnect(n)
 		}
+		connected := time.Now()
 		goAway := c.serve(ctx, conn)
 		c.setConn(nil)
+		if time.Since(connected) >= stableConnection {
+			backoff = c.cfg.MinBackoff
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -213,10 +217,11 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 			c.rediscover(ctx)
 		}
 		// A GO_AWAY reconnects at once; a dropped connection after the
-		// first backoff step.
+		// backoff, which keeps growing while connections do not last.
 		wait := time.Duration(0)
 		if !goAway {
 			wait = backoff
+			backoff = min(2*backoff, c.cfg.MaxBackoff)
 		}
 		for {
 			if err := sleepCtx(ctx, wait); err != nil {
@@ -236,9 +241,15 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 			wait = backoff
 			backoff = min(2*backoff, c.cfg.MaxBackoff)
 		}
-		backoff = c.cfg.MinBackoff
 	}
 }
+
+// stableConnection is how long a connection must last for the reconnect
+// backoff to start again from MinBackoff.
+const stableConnection = 10 * time.Second
+
+// dialTimeout bounds one connection attempt (TCP, TLS and the upgrade).
+const dialTimeout = 15 * time.Second
 
 // dial opens one WebSocket connection with a freshly presigned URL.
 func (c *SignalingClient) dial(ctx context.Context) (*websocket.Conn, error) {
@@ -262,7 +273,9 @@ func (c *SignalingClient) dial(ctx context.Context) (*websocket.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.wsHTTP})
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, resp, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: c.wsHTTP})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
