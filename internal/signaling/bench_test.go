@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -64,7 +65,7 @@ func newBenchServer(b *testing.B, edit func(*Config)) *benchServer {
 func newBenchServerTLS(b *testing.B, useTLS bool, edit func(*Config)) *benchServer {
 	b.Helper()
 	store := &memStore{m: make(map[string]*catalog.Channel)}
-	cfg := Config{Store: store}
+	cfg := Config{Store: store, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if edit != nil {
 		edit(&cfg)
 	}

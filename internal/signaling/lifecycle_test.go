@@ -3,7 +3,10 @@ package signaling
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -380,4 +383,47 @@ func TestReconnectICEServer(t *testing.T) {
 	v.expect(TypeReconnectICEServer)
 	v.send(msg(ActionSDPOffer, "", offer, ""))
 	expectFrom(t, m, ActionSDPOffer, "v", offer)
+}
+
+// TestSlowClient: a viewer that stops reading is disconnected once its
+// send queue is full; the master sending to it is never held up, and
+// another viewer is served throughout.
+func TestSlowClient(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.SDPRate, c.ICERate = -1, -1
+		c.MaxQueued, c.SendQueueBytes = 1, 1 // the floor: one frame of MaxFrameBytes
+		c.WriteTimeout = 200 * time.Millisecond
+	})
+	arn := h.channel("slow", 60)
+	m := h.dial(arn, "")
+	// The slow viewer reads nothing and has a small receive buffer.
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	dialer := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow, _, err := websocket.Dial(ctx, h.presign(arn, "slow", presignOpts{}), &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.CloseNow()
+	fine := h.dial(arn, "fine")
+	payload := b64(strings.Repeat("s", 7000))
+	gone := false
+	// Kernel socket buffers take megabytes before the queue fills.
+	for i := 0; i < 5000 && !gone; i++ {
+		m.send(msg(ActionICECandidate, "slow", payload, ""))
+		if i%50 == 0 {
+			// Routing to others goes on meanwhile.
+			m.send(msg(ActionICECandidate, "fine", cand, ""))
+			expectFrom(t, fine, ActionICECandidate, "", cand)
+			gone = h.svc.Stats().Viewers == 1
+		}
+	}
+	m.sync()
+	h.waitStats(func(s Stats) bool { return s.Viewers == 1 })
+	fine.send(msg(ActionSDPOffer, "", offer, ""))
+	expectFrom(t, m, ActionSDPOffer, "fine", offer)
 }

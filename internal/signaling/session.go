@@ -58,8 +58,10 @@ type session struct {
 	// wmu guards the write side: the queue, the writer's state and the
 	// close request.
 	wmu sync.Mutex
-	// wq holds frames for the client, oldest first.
-	wq [][]byte
+	// wq holds frames for the client, oldest first; wqBytes is their
+	// size.
+	wq      [][]byte
+	wqBytes int
 	// writing: a flush goroutine is running.
 	writing bool
 	// closing: the connection is to end with reason once wq is written.
@@ -108,7 +110,8 @@ func (ss *session) lastActive() time.Time { return time.Unix(0, ss.active.Load()
 func (ss *session) touch() { ss.active.Store(ss.svc.now().UnixNano()) }
 
 // send queues frame for the client without blocking; a client with
-// Config.SendQueue frames already waiting is disconnected. It may be
+// Config.SendQueue frames or SendQueueBytes already waiting is
+// disconnected. It may be
 // called with Service.mu held.
 func (ss *session) send(frame []byte) {
 	ss.wmu.Lock()
@@ -116,12 +119,13 @@ func (ss *session) send(frame []byte) {
 	if ss.closing {
 		return
 	}
-	if len(ss.wq) >= ss.svc.cfg.SendQueue {
+	if len(ss.wq) >= ss.svc.cfg.SendQueue || ss.wqBytes+len(frame) > ss.svc.cfg.SendQueueBytes {
 		ss.log.Warn("signaling client too slow: send queue full, disconnecting")
 		ss.requestCloseLocked(closeSlowClient)
 		return
 	}
 	ss.wq = append(ss.wq, frame)
+	ss.wqBytes += len(frame)
 	ss.startWriterLocked()
 }
 
@@ -180,6 +184,7 @@ func (ss *session) flush() {
 		f := ss.wq[0]
 		ss.wq[0] = nil
 		ss.wq = ss.wq[1:]
+		ss.wqBytes -= len(f)
 		if len(ss.wq) == 0 {
 			ss.wq = nil // let the backing array go
 		}
@@ -187,7 +192,7 @@ func (ss *session) flush() {
 		if err := ss.write(f); err != nil {
 			ss.log.Debug("signaling write failed", "err", err)
 			ss.wmu.Lock()
-			ss.wq = nil
+			ss.wq, ss.wqBytes = nil, 0
 			ss.closing = true
 			ss.ended.Store(true)
 			ss.wmu.Unlock()

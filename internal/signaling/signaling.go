@@ -50,7 +50,8 @@ const (
 	DefaultPingInterval          = 30 * time.Second
 	DefaultPongTimeout           = 15 * time.Second
 	DefaultWriteTimeout          = 10 * time.Second
-	DefaultSendQueue             = 128
+	DefaultSendQueue             = 1024
+	DefaultSendQueueBytes        = 1 << 20
 	DefaultMaxQueued             = 64
 	DefaultAlexaTimeout          = 10 * time.Second
 	DefaultAlexaRate             = 5
@@ -121,10 +122,11 @@ type Config struct {
 	PingInterval, PongTimeout time.Duration
 	// WriteTimeout bounds one frame's write. Default 10 s.
 	WriteTimeout time.Duration
-	// SendQueue is how many outgoing frames a connection may have waiting;
-	// a client that falls further behind is disconnected. Default 128 (at
-	// least MaxQueued+8).
-	SendQueue int
+	// SendQueue and SendQueueBytes bound the outgoing frames a connection
+	// may have waiting, in number and in bytes; a client that falls
+	// further behind is disconnected. Defaults 1024 (at least MaxQueued+8)
+	// and 1 MiB (at least MaxQueued frames of MaxFrameBytes).
+	SendQueue, SendQueueBytes int
 	// MaxQueued caps the messages kept for one recipient that is not
 	// connected (the oldest go first). Default 64.
 	MaxQueued int
@@ -207,10 +209,14 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.ICERate, DefaultICERate)
 	def(&cfg.AlexaRate, DefaultAlexaRate)
 	def(&cfg.SendQueue, DefaultSendQueue)
+	def(&cfg.SendQueueBytes, DefaultSendQueueBytes)
 	def(&cfg.MaxQueued, DefaultMaxQueued)
 	if cfg.SendQueue < cfg.MaxQueued+8 {
 		// A connecting recipient gets its whole queue at once.
 		cfg.SendQueue = cfg.MaxQueued + 8
+	}
+	if cfg.SendQueueBytes < cfg.MaxQueued*cfg.MaxFrameBytes {
+		cfg.SendQueueBytes = cfg.MaxQueued * cfg.MaxFrameBytes
 	}
 	defDur(&cfg.IdleTimeout, DefaultIdleTimeout)
 	defDur(&cfg.MaxConnectionDuration, DefaultMaxConnectionDuration)
