@@ -35,6 +35,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,6 +73,19 @@ type Config struct {
 	// 64 MiB; the newest fragment is always kept.
 	LiveFragments int
 	LiveBytes     int64
+	// LiveTotalBytes bounds the live buffers of all streams together.
+	// Over it, the oldest live copies of durable fragments are dropped
+	// first (they stay readable from disk), then the oldest live-only
+	// fragments (streams without retention: they are gone, as in KVS).
+	// Fragments still being made durable and each stream's newest fragment
+	// are never dropped for this bound. Defaults to 256 MiB.
+	LiveTotalBytes int64
+	// LiveKeepsDurable keeps the live copy of a fragment after it became
+	// durable, within the bounds above. By default the copy is dropped once
+	// the fragment is durable, so that an idle stream holds no fragment in
+	// memory; readers then read it from its segment file (normally out of
+	// the page cache).
+	LiveKeepsDurable bool
 	// Retention tells the sweeper a stream's retention period; ok=false
 	// means the stream no longer exists and its data is deleted. Nil keeps
 	// everything.
@@ -117,10 +131,20 @@ type Fragment struct {
 	// (fragment metadata), or nil.
 	Tags []byte
 
-	cluster []byte   // in-memory copy (live buffer), else nil
-	seg     *segment // where the Cluster bytes are on disk
-	off     int64
+	cluster []byte    // in-memory copy (live buffer), else nil
+	seg     *segment  // where the Cluster bytes are on disk
+	off     int64     //
+	state   liveState // of a live copy; guarded by its stream's mu
 }
+
+// liveState is what a fragment in the live buffer is, for eviction.
+type liveState uint8
+
+const (
+	liveOnly    liveState = iota // never written to disk
+	livePending                  // written, not yet synced
+	liveDurable                  // synced and indexed
+)
 
 // ServerTime is when the server started receiving the fragment.
 func (f *Fragment) ServerTime() time.Time { return f.Number.Time() }
@@ -137,6 +161,9 @@ type Archive struct {
 	closed  bool
 	streams map[string]*stream
 	numbers numberer
+
+	liveTotal atomic.Int64 // bytes in every stream's live buffer
+	trimMu    sync.Mutex   // one global live-buffer trim at a time
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -173,7 +200,8 @@ type stream struct {
 }
 
 type pendingWrite struct {
-	f    *Fragment
+	f    *Fragment // the durable copy, indexed once synced
+	live *Fragment // the copy in the live buffer
 	done chan error
 }
 
@@ -201,6 +229,9 @@ func Open(cfg Config) (*Archive, error) {
 	}
 	if cfg.LiveBytes <= 0 {
 		cfg.LiveBytes = 64 << 20
+	}
+	if cfg.LiveTotalBytes <= 0 {
+		cfg.LiveTotalBytes = 256 << 20
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = time.Minute
@@ -416,14 +447,22 @@ func (a *Archive) Put(name string, f *Fragment, cluster []byte, durable bool) (<
 	live.cluster = append([]byte(nil), cluster...)
 	live.Size = int64(len(cluster))
 	live.seg = nil
+	live.state = liveOnly
+	if durable {
+		live.state = livePending
+	}
 	if err := st.publish(&live, a.cfg.LiveFragments, a.cfg.LiveBytes); err != nil {
 		return nil, err
 	}
+	a.trimLive()
 	if !durable {
 		return nil, nil
 	}
 	done := make(chan error, 1)
 	if err := st.write(&live, done); err != nil {
+		st.mu.Lock()
+		live.state = liveOnly
+		st.mu.Unlock()
 		return nil, err
 	}
 	a.comm.enqueue(st)
@@ -447,14 +486,23 @@ func (st *stream) publish(f *Fragment, maxN int, maxBytes int64) error {
 		st.ring[i] = f
 	}
 	st.ringBytes += f.Size
+	st.a.liveTotal.Add(f.Size)
 	for len(st.ring) > 1 && (len(st.ring) > maxN || st.ringBytes > maxBytes) {
-		st.ringBytes -= st.ring[0].Size
-		st.ring[0] = nil
-		st.ring = st.ring[1:]
+		st.dropLive(0)
 	}
 	close(st.notify)
 	st.notify = make(chan struct{})
 	return nil
+}
+
+// dropLive removes the i-th fragment from the live buffer. Callers hold mu.
+func (st *stream) dropLive(i int) {
+	size := st.ring[i].Size
+	st.ringBytes -= size
+	st.a.liveTotal.Add(-size)
+	copy(st.ring[i:], st.ring[i+1:])
+	st.ring[len(st.ring)-1] = nil
+	st.ring = st.ring[:len(st.ring)-1]
 }
 
 // write appends f to the current segment.
@@ -511,7 +559,7 @@ func (st *stream) write(f *Fragment, done chan error) error {
 	st.mu.Lock()
 	seg.count++
 	st.mu.Unlock()
-	st.pending = append(st.pending, pendingWrite{f: &stored, done: done})
+	st.pending = append(st.pending, pendingWrite{f: &stored, live: f, done: done})
 	return nil
 }
 
@@ -575,9 +623,22 @@ func (st *stream) flush() {
 	if st.deleted && err == nil {
 		err = ErrStreamDeleted
 	}
-	if err == nil {
-		for _, p := range pend {
-			st.insertIndex(p.f)
+	for _, p := range pend {
+		if err != nil {
+			p.live.state = liveOnly
+			continue
+		}
+		st.insertIndex(p.f)
+		p.live.state = liveDurable
+	}
+	if err == nil && !st.a.cfg.LiveKeepsDurable {
+		// Readers find these in the index now, and read them from disk.
+		for i := 0; i < len(st.ring); {
+			if st.ring[i].state == liveDurable {
+				st.dropLive(i)
+				continue
+			}
+			i++
 		}
 	}
 	st.mu.Unlock()
@@ -610,6 +671,7 @@ func (a *Archive) DeleteStream(name string) error {
 			seg.f.Close()
 		}
 	}
+	a.liveTotal.Add(-st.ringBytes)
 	st.segs, st.index, st.ring, st.ringBytes = nil, nil, nil, 0
 	close(st.notify)
 	st.notify = make(chan struct{})

@@ -1,0 +1,147 @@
+package archive
+
+import (
+	"bytes"
+	"testing"
+	"time"
+)
+
+// liveNumbers returns the numbers in stream's live buffer, oldest first.
+func liveNumbers(a *Archive, stream string) []Number {
+	st, _ := a.stream(stream, false)
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []Number
+	for _, f := range st.ring {
+		out = append(out, f.Number)
+	}
+	return out
+}
+
+// readAll follows stream from the start with Next and ReadCluster and
+// returns every cluster it reads.
+func readAll(t *testing.T, a *Archive, stream string) [][]byte {
+	t.Helper()
+	var out [][]byte
+	var n Number
+	for {
+		f, _, err := a.Next(stream, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == nil {
+			return out
+		}
+		c, err := a.ReadCluster(stream, f)
+		if err != nil {
+			t.Fatalf("ReadCluster(%s): %v", f.Number, err)
+		}
+		out = append(out, c)
+		n = f.Number
+	}
+}
+
+func TestLiveCopyDroppedWhenDurable(t *testing.T) {
+	a := openTest(t, t.TempDir(), Config{})
+	put(t, a, "cam", time.Now(), []byte("one"), true)
+	put(t, a, "cam", time.Now(), []byte("two"), true)
+	if l := liveNumbers(a, "cam"); len(l) != 0 {
+		t.Fatalf("live buffer holds %d durable fragments", len(l))
+	}
+	if got := a.liveTotal.Load(); got != 0 {
+		t.Fatalf("live bytes = %d, want 0", got)
+	}
+	// Readers get them from disk, in order.
+	got := readAll(t, a, "cam")
+	if len(got) != 2 || string(got[0]) != "one" || string(got[1]) != "two" {
+		t.Fatalf("read %q", got)
+	}
+	// Live-only fragments stay.
+	p := put(t, a, "live", time.Now(), []byte("x"), false)
+	if l := liveNumbers(a, "live"); len(l) != 1 || l[0] != p.Number {
+		t.Fatalf("live-only buffer = %v", l)
+	}
+}
+
+func TestLiveTotalBytes(t *testing.T) {
+	const size = 100
+	a := openTest(t, t.TempDir(), Config{LiveTotalBytes: 5 * size, LiveKeepsDurable: true})
+	payload := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, size) }
+	// Oldest first: d0 (durable), l1 (live-only), d2, l3, d4.
+	var nums []Number
+	for i := range 5 {
+		stream, durable := "disk", true
+		if i%2 == 1 {
+			stream, durable = "live", false
+		}
+		nums = append(nums, put(t, a, stream, time.Now(), payload(i), durable).Number)
+	}
+	if got := a.liveTotal.Load(); got != 5*size {
+		t.Fatalf("live bytes = %d, want %d (nothing over the bound yet)", got, 5*size)
+	}
+	// Each step puts one more live-only fragment, one over the bound.
+	steps := []struct {
+		name       string
+		disk, live []int // live buffers afterwards (indexes into nums)
+	}{
+		{"oldest durable copy first", []int{2, 4}, []int{1, 3, 5}},
+		{"then the next durable one, not the newest", []int{4}, []int{1, 3, 5, 6}},
+		{"then the oldest live-only", []int{4}, []int{3, 5, 6, 7}},
+	}
+	pick := func(idx []int) []Number {
+		var out []Number
+		for _, i := range idx {
+			out = append(out, nums[i])
+		}
+		return out
+	}
+	for i, s := range steps {
+		nums = append(nums, put(t, a, "live", time.Now(), payload(5+i), false).Number)
+		if got := liveNumbers(a, "disk"); !equalNumbers(got, pick(s.disk)) {
+			t.Fatalf("%s: disk live buffer %v, want %v", s.name, got, pick(s.disk))
+		}
+		if got := liveNumbers(a, "live"); !equalNumbers(got, pick(s.live)) {
+			t.Fatalf("%s: live-only buffer %v, want %v", s.name, got, pick(s.live))
+		}
+		if got := a.liveTotal.Load(); got > 5*size {
+			t.Fatalf("%s: live bytes %d over the bound", s.name, got)
+		}
+	}
+	// Evicted durable fragments are still read, from disk; evicted
+	// live-only ones are gone.
+	disk := readAll(t, a, "disk")
+	if len(disk) != 3 || !bytes.Equal(disk[0], payload(0)) || !bytes.Equal(disk[1], payload(2)) || !bytes.Equal(disk[2], payload(4)) {
+		t.Fatalf("disk stream reads %d clusters", len(disk))
+	}
+	live := readAll(t, a, "live")
+	if len(live) != 4 || !bytes.Equal(live[0], payload(3)) {
+		t.Fatalf("live stream reads %d clusters", len(live))
+	}
+}
+
+func TestLiveTotalKeepsNewest(t *testing.T) {
+	a := openTest(t, t.TempDir(), Config{LiveTotalBytes: 1})
+	for _, s := range []string{"a", "b", "c"} {
+		put(t, a, s, time.Now(), []byte("newest"), false)
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		if l := liveNumbers(a, s); len(l) != 1 {
+			t.Fatalf("stream %s lost its newest fragment: %v", s, l)
+		}
+	}
+}
+
+func equalNumbers(a, b []Number) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
