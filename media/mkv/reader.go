@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 )
 
 // Event says what Reader.Next has just read.
@@ -96,6 +97,36 @@ func (c *ReaderConfig) setDefaults() {
 // rewritten header: a 4-byte ID and an 8-byte size.
 const clusterReserve = 4 + maxVintLen
 
+// clusterPool holds Cluster buffers between Clusters, shared by every
+// Reader: a Reader waiting for its next Cluster (an idle live stream) holds
+// none, and busy Readers reuse each other's instead of allocating.
+var clusterPool sync.Pool
+
+// maxPooledCluster is the largest buffer kept in clusterPool; larger ones
+// (rare, huge Clusters) are left to the garbage collector.
+const maxPooledCluster = 16 << 20
+
+func getClusterBuf() []byte {
+	if p, ok := clusterPool.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// releaseCluster returns the buffer of the Cluster last returned (whose
+// contents the caller may no longer use) to clusterPool.
+func (r *Reader) releaseCluster() {
+	c := &r.cluster
+	buf := c.buf
+	c.buf, c.Raw = nil, nil
+	clear(c.Frames[:cap(c.Frames)]) // their Data alias buf
+	c.Frames = c.Frames[:0]
+	if cap(buf) > 0 && cap(buf) <= maxPooledCluster {
+		buf = buf[:0]
+		clusterPool.Put(&buf)
+	}
+}
+
 // readChunk is the most a Reader allocates ahead of data actually read, so
 // a huge declared size costs nothing until the bytes arrive.
 const readChunk = 64 << 10
@@ -170,6 +201,9 @@ func (r *Reader) Offset() int64 { return r.off }
 // for bad input wrap one of the package's sentinel errors; errors are
 // sticky.
 func (r *Reader) Next() (Event, error) {
+	if !r.clusterOpen && r.cluster.buf != nil {
+		r.releaseCluster()
+	}
 	if r.err != nil {
 		return 0, r.err
 	}
@@ -315,6 +349,9 @@ func (r *Reader) startCluster(size int64, hl int) (Event, error) {
 		return 0, fmt.Errorf("%w: Cluster at offset %d declares %d bytes (limit %d)", ErrTooLarge, start, size, r.cfg.MaxClusterSize)
 	}
 	c := &r.cluster
+	if c.buf == nil {
+		c.buf = getClusterBuf()
+	}
 	c.buf = slices.Grow(c.buf[:0], clusterReserve)[:clusterReserve]
 	c.Frames = c.Frames[:0]
 	c.Raw = nil
