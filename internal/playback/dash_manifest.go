@@ -12,9 +12,12 @@ import (
 
 // The MPEG-DASH manifest (ISO/IEC 23009-1; section numbers of its 2019
 // edition). Each track is an AdaptationSet with one Representation whose
-// SegmentList (§5.3.9.3) names every fragment by URL, with a
-// SegmentTimeline (§5.3.9.6) in milliseconds of producer time: KVS fragment
-// numbers are not consecutive, so $Number$ templates cannot address them.
+// SegmentTimeline (§5.3.9.6) gives every fragment's start and duration in
+// milliseconds of producer time. KVS fragment numbers are not consecutive,
+// so $Number$ templates cannot address them: a static manifest names each
+// fragment in a SegmentList (§5.3.9.3), a dynamic one uses a
+// SegmentTemplate on $Time$, the fragment's producer start time, which
+// getMP4MediaFragment.mp4 accepts as ProducerTime.
 
 const mpdType = "application/dash+xml"
 
@@ -111,12 +114,19 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 			fmt.Fprintf(&b, ` audioSamplingRate="%d"`, ft.SampleRate)
 		}
 		b.WriteString(">\n")
-		fmt.Fprintf(&b, `        <SegmentList timescale="1000" presentationTimeOffset="%d">`+"\n", pto)
 		init := "getMP4InitFragment.mp4?TrackNumber=" + fmt.Sprint(t.number) + "&amp;SessionToken=" + tok
 		if len(frags) > 0 {
 			init += "&amp;FragmentNumber=" + frags[0].Number.String()
 		}
-		fmt.Fprintf(&b, `          <Initialization sourceURL="%s"/>`+"\n", init)
+		if win.complete {
+			fmt.Fprintf(&b, `        <SegmentList timescale="1000" presentationTimeOffset="%d">`+"\n", pto)
+			fmt.Fprintf(&b, `          <Initialization sourceURL="%s"/>`+"\n", init)
+		} else {
+			// A live manifest changes under the player: address
+			// segments by their start time ($Time$, §5.3.9.4.4), which
+			// stays valid from one manifest to the next.
+			fmt.Fprintf(&b, `        <SegmentTemplate timescale="1000" presentationTimeOffset="0" initialization="%s" media="getMP4MediaFragment.mp4?ProducerTime=$Time$&amp;TrackNumber=%d&amp;SessionToken=%s">`+"\n", init, t.number, tok)
+		}
 		b.WriteString("          <SegmentTimeline>\n")
 		for _, f := range frags {
 			fmt.Fprintf(&b, `            <S t="%d" d="%d"`, f.ProducerTime.UnixMilli(), max(f.Duration.Milliseconds(), 1))
@@ -129,10 +139,15 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 			b.WriteString("/>\n")
 		}
 		b.WriteString("          </SegmentTimeline>\n")
-		for _, f := range frags {
-			fmt.Fprintf(&b, `          <SegmentURL media="%s"/>`+"\n", dashMediaURL(f, t.number, tok))
+		if win.complete {
+			for _, f := range frags {
+				fmt.Fprintf(&b, `          <SegmentURL media="%s"/>`+"\n", dashMediaURL(f, t.number, tok))
+			}
+			b.WriteString("        </SegmentList>\n")
+		} else {
+			b.WriteString("        </SegmentTemplate>\n")
 		}
-		b.WriteString("        </SegmentList>\n      </Representation>\n    </AdaptationSet>\n")
+		b.WriteString("      </Representation>\n    </AdaptationSet>\n")
 	}
 	b.WriteString("  </Period>\n</MPD>\n")
 	return b.String()

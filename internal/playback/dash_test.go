@@ -1,9 +1,12 @@
 package playback
 
 import (
+	"bytes"
 	"encoding/xml"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,6 +60,14 @@ type mpd struct {
 						Media string `xml:"media,attr"`
 					} `xml:"SegmentURL"`
 				} `xml:"SegmentList"`
+				SegmentTemplate struct {
+					Init     string `xml:"initialization,attr"`
+					Media    string `xml:"media,attr"`
+					Timeline []struct {
+						T int64 `xml:"t,attr"`
+						D int64 `xml:"d,attr"`
+					} `xml:"SegmentTimeline>S"`
+				} `xml:"SegmentTemplate"`
 			} `xml:"Representation"`
 		} `xml:"AdaptationSet"`
 	} `xml:"Period"`
@@ -104,10 +115,64 @@ func TestDASHManifest(t *testing.T) {
 	if !strings.Contains(raw, `kvs:fn="`+fs[0].Number.String()+`"`) || !strings.Contains(raw, `kvs:ts="`) {
 		t.Errorf("no kvs:fn / kvs:ts:\n%s", raw)
 	}
-	// LIVE: dynamic, newest fragments only, updated as they arrive.
-	e.put("cam", tf, 0, base.Add(10*time.Second))
+	// LIVE: dynamic, newest fragments only, addressed by $Time$.
+	newest := e.put("cam", tf, 0, base.Add(10*time.Second))
 	m, raw = get(map[string]any{"MaxManifestFragmentResults": 3})
-	if m.Type != "dynamic" || len(m.Period.AdaptationSets[0].Representations[0].SegmentList.URLs) != 3 || strings.Contains(raw, "kvs:fn=") {
-		t.Errorf("live manifest:\n%s", raw)
+	st := m.Period.AdaptationSets[0].Representations[0].SegmentTemplate
+	if m.Type != "dynamic" || len(st.Timeline) != 3 || !strings.Contains(st.Media, "ProducerTime=$Time$") || strings.Contains(raw, "kvs:fn=") {
+		t.Fatalf("live manifest:\n%s", raw)
 	}
+	if last := st.Timeline[2]; last.T != newest.ProducerTime.UnixMilli() {
+		t.Errorf("newest segment t=%d, want %d", last.T, newest.ProducerTime.UnixMilli())
+	}
+	// The template resolves to the newest fragment, and only to a
+	// fragment start.
+	u := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam"})
+	tmpl := strings.ReplaceAll(st.Media, "$Time$", strconv.FormatInt(st.Timeline[2].T, 10))
+	tmpl = tmpl[:strings.Index(tmpl, "SessionToken=")] + u[strings.Index(u, "SessionToken="):]
+	if status, _, seg := e.get(resolve(t, u, tmpl)); status != http.StatusOK || !bytes.Contains(seg, []byte("moof")) {
+		t.Errorf("segment by time: %d", status)
+	}
+	if status, _, _ := e.get(resolve(t, u, strings.Replace(tmpl, "ProducerTime="+strconv.FormatInt(st.Timeline[2].T, 10), "ProducerTime="+strconv.FormatInt(st.Timeline[2].T+1, 10), 1))); status != http.StatusNotFound {
+		t.Errorf("segment at a time inside a fragment: %d, want 404", status)
+	}
+}
+
+// TestDASHLiveWithFFmpeg plays a LIVE DASH session while fragments are
+// added (one each time the player reloads the manifest) and checks that
+// ffmpeg reads every video frame of every fragment, byte for byte.
+func TestDASHLiveWithFFmpeg(t *testing.T) {
+	needFFmpeg(t)
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock()
+	e.put("cam", tf, 0, base)
+	var mu sync.Mutex
+	next := 1
+	putErr := make(chan error, len(tf.clusters))
+	e.onRequest = func(r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/getDASHManifest.mpd") {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if next < len(tf.clusters) {
+			if _, err := e.tryPut("cam", tf, next, base); err != nil {
+				putErr <- err
+			}
+			next++
+		}
+	}
+	u := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam"})
+	in := only(tf.frames(base, 0, len(tf.clusters)), 1)
+	// ffmpeg follows a live manifest until stopped: stop it after the
+	// last video frame.
+	out := ffmpegRun(t, nil, u, []string{"-map", "0:v", "-frames:v", strconv.Itoa(len(in))})
+	select {
+	case err := <-putErr:
+		t.Fatal(err)
+	default:
+	}
+	checkFrames(t, in, out, true)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
@@ -72,7 +74,12 @@ func (h *sessions) getMP4MediaFragment(kind sessionKind) http.HandlerFunc {
 			awsapi.WriteError(w, r, err)
 			return
 		}
-		f, err := h.fragmentOf(r, s)
+		var f *archive.Fragment
+		if q := r.URL.Query(); kind == kindDASH && !q.Has("FragmentNumber") && q.Has("ProducerTime") {
+			f, err = h.fragmentAt(s, q.Get("ProducerTime"))
+		} else {
+			f, err = h.fragmentOf(r, s)
+		}
 		if err != nil {
 			awsapi.WriteError(w, r, err)
 			return
@@ -86,6 +93,23 @@ func (h *sessions) getMP4MediaFragment(kind sessionKind) http.HandlerFunc {
 		}
 		writeResource(w, "video/mp4", b, true)
 	}
+}
+
+// fragmentAt returns the fragment of session s whose producer time, in
+// milliseconds since the epoch, is ms: the $Time$ of a live DASH manifest.
+func (h *sessions) fragmentAt(s *session, ms string) (*archive.Fragment, error) {
+	v, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil || v < 0 {
+		return nil, awsapi.Errorf(awsapi.InvalidArgument, "ProducerTime %q is not a time in milliseconds.", clip(ms))
+	}
+	f, err := h.svc.cfg.Archive.Seek(s.Stream, archive.ProducerTime, time.UnixMilli(v))
+	if err != nil {
+		return nil, fmt.Errorf("seek: %w", err)
+	}
+	if f == nil || f.ProducerTime.UnixMilli() != v || !s.contains(f) {
+		return nil, awsapi.Errorf(awsapi.ResourceNotFound, "No fragment of this session starts at producer time %d.", v)
+	}
+	return f, nil
 }
 
 // mediaSegment remuxes fragment f of stream into one fMP4 media segment.

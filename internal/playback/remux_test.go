@@ -382,21 +382,27 @@ func ffmpegFramecrc(t *testing.T, url string, extra ...string) []outFrame {
 // ffmpegFramecrcMap is ffmpegFramecrc of the streams mapSpec selects.
 func ffmpegFramecrcMap(t *testing.T, url, mapSpec string, extra ...string) []outFrame {
 	t.Helper()
-	args := append([]string{"-hide_banner", "-v", "error", "-copyts"}, extra...)
-	args = append(args, "-i", url, "-map", mapSpec, "-c", "copy", "-f", "framecrc", "-")
+	return ffmpegRun(t, extra, url, []string{"-map", mapSpec})
+}
+
+// ffmpegRun is ffmpegFramecrc with input options in and output options out.
+func ffmpegRun(t *testing.T, in []string, url string, out []string) []outFrame {
+	t.Helper()
+	args := append([]string{"-hide_banner", "-v", "error", "-copyts"}, in...)
+	args = append(append(append(args, "-i", url), out...), "-c", "copy", "-f", "framecrc", "-")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	res, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("ffmpeg %v: %v\n%s", args, err, stderr.String())
 	}
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		t.Errorf("ffmpeg logged errors:\n%s", s)
 	}
-	return parseFramecrc(t, out)
+	return parseFramecrc(t, res)
 }
 
 func TestDemuxMatchesReader(t *testing.T) {
