@@ -34,6 +34,7 @@ var (
 	ErrNoCredentials = errors.New("producer: Config.AWS.Credentials is required")
 	ErrNoRegion      = errors.New("producer: Config.AWS.Region is required")
 	ErrClosed        = errors.New("producer: closed")
+	ErrMetadata      = errors.New("producer: invalid fragment metadata")
 	// ErrTimestamp reports a key frame that would start a fragment at or
 	// before the previous fragment's timecode.
 	ErrTimestamp = errors.New("producer: fragment timecode not after the previous one")

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,8 +61,9 @@ type fakeKVS struct {
 	stored   map[int64]*mkv.Cluster // by timecode
 	order    []int64
 	dups     int
-	notFirst int // documents whose first event was not EventHeader
-	lists    int // ListFragments calls
+	notFirst int              // documents whose first event was not EventHeader
+	lists    int              // ListFragments calls
+	meta     map[int64]string // fragment timecode → "name=value ..." of the Tags before it
 	tracks   *mkv.Tracks
 	body     bytes.Buffer // what the first connection sent
 }
@@ -115,6 +117,7 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rd := mkv.NewReader(body, mkv.ReaderConfig{})
 	n := 0
+	var tags string
 	for first := true; ; first = false {
 		ev, err := rd.Next()
 		if err != nil {
@@ -130,7 +133,21 @@ func (f *fakeKVS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.mu.Lock()
 			f.tracks = &mkv.Tracks{Entries: append([]mkv.Track(nil), rd.Tracks().Entries...)}
 			f.mu.Unlock()
+		case mkv.EventTags:
+			tags = ""
+			for _, tg := range rd.Tags().Tags {
+				for _, st := range tg.SimpleTags {
+					tags += st.Name + "=" + st.String + " "
+				}
+			}
 		case mkv.EventClusterStart:
+			f.mu.Lock()
+			if f.meta == nil {
+				f.meta = map[int64]string{}
+			}
+			f.meta[int64(rd.Cluster().Timecode)] = strings.TrimSpace(tags)
+			f.mu.Unlock()
+			tags = ""
 			send(`{"EventType":"BUFFERING","FragmentTimecode":%d,"FragmentNumber":"%d"}`, rd.Cluster().Timecode, 1000+n)
 		case mkv.EventCluster:
 			n++
@@ -803,5 +820,56 @@ func TestProducerStaleConnection(t *testing.T) {
 	}
 	if st := p.Stats(); st.Connections != 2 || st.FragmentsPersisted != 4 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestProducerFragmentMetadata(t *testing.T) {
+	// The first fragment is lost once: it is resent with its metadata.
+	fake, srv := newFake(t, func(conn, n int) action {
+		if conn == 1 && n == 1 {
+			return actLose
+		}
+		return actPersist
+	})
+	p, err := Start(context.Background(), testConfig(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(p.PutFragmentMetadata("camera", "front", true))
+	must(p.PutFragmentMetadata("event", "motion", false))
+	frames := testFrames(100, 25)
+	putAll(t, p, frames[:100]) // fragments 1 and 2
+	must(p.PutFragmentMetadata("event", "door", false))
+	must(p.PutFragmentMetadata("camera", "back", true))
+	putAll(t, p, frames[100:150]) // fragment 3
+	must(p.PutFragmentMetadata("camera", "", true))
+	putAll(t, p, frames[150:]) // fragment 4
+
+	if err := p.PutFragmentMetadata("AWS_KINESISVIDEO_X", "v", false); !errors.Is(err, ErrMetadata) {
+		t.Errorf("reserved name: %v", err)
+	}
+	for i := range 10 {
+		must(p.PutFragmentMetadata(fmt.Sprintf("k%d", i), "v", false))
+	}
+	if err := p.PutFragmentMetadata("k10", "v", false); !errors.Is(err, ErrMetadata) {
+		t.Errorf("11th pair: %v", err)
+	}
+	if err := closeWithin(t, p); err != nil {
+		t.Fatal(err)
+	}
+	checkExactlyOnce(t, fake, frames)
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	base := testStart.UnixMilli()
+	for i, want := range []string{"camera=front event=motion", "camera=front", "camera=back event=door", ""} {
+		if got := fake.meta[base+int64(i)*1000]; got != want {
+			t.Errorf("fragment %d metadata %q, want %q", i+1, got, want)
+		}
 	}
 }

@@ -119,6 +119,28 @@ func archivedFrames(t *testing.T, dir, stream string) (map[frameKey]int, int) {
 	return out, len(frags)
 }
 
+// taggedFragments counts the archived fragments whose producer Tags hold
+// value.
+func taggedFragments(t *testing.T, dir, stream, value string) int {
+	t.Helper()
+	a, err := archive.Open(archive.Config{Dir: dir, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	frags, _, err := a.List(stream, archive.ProducerTime, time.Unix(0, 0), time.Now().Add(24*time.Hour), archive.Number{}, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range frags {
+		if bytes.Contains(f.Tags, []byte(value)) {
+			n++
+		}
+	}
+	return n
+}
+
 // TestIntegrationServerRestart streams ffmpeg-made media to a real openkvs
 // (endpoint discovery with the real kinesisvideo client, SigV4, PutMedia,
 // the archive), restarts the server on the same data dir and address in
@@ -176,6 +198,9 @@ func TestIntegrationServerRestart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := p.PutFragmentMetadata("source", "ffmpeg", true); err != nil {
+				t.Fatal(err)
+			}
 			half := len(frames) / 2
 			for _, f := range frames[:half] {
 				if err := p.PutFrame(ctx, f); err != nil {
@@ -216,6 +241,9 @@ func TestIntegrationServerRestart(t *testing.T) {
 			mu.Unlock()
 			start := p.cfg.StartTime
 			got, n := archivedFrames(t, dir, "cam1")
+			if tagged := taggedFragments(t, dir, "cam1", "ffmpeg"); tagged != n {
+				t.Errorf("%d of %d fragments carry the producer's metadata", tagged, n)
+			}
 			if uint64(n) != st.FragmentsPersisted {
 				t.Errorf("archive holds %d fragments, the producer saw %d PERSISTED", n, st.FragmentsPersisted)
 			}

@@ -157,17 +157,19 @@ type Producer struct {
 	sizeHint int // bytes of the last complete fragment
 	// ackOnReceived is Config.AckOnReceived, or learnt from DescribeStream.
 	ackOnReceived bool
-	bytes         int64
-	skipping      bool
-	closing       bool
-	err           error // fatal
-	sess          *session
-	nextSess      uint64
-	pressured     bool
-	stats         Stats
-	epURL         string
-	epAt          time.Time
-	queued        []func()
+	// Fragment metadata for the next fragment, and for every fragment.
+	metaOnce, metaPersist []mkv.SimpleTag
+	bytes                 int64
+	skipping              bool
+	closing               bool
+	err                   error // fatal
+	sess                  *session
+	nextSess              uint64
+	pressured             bool
+	stats                 Stats
+	epURL                 string
+	epAt                  time.Time
+	queued                []func()
 }
 
 // sink appends writes to the slice it points at.
@@ -352,6 +354,53 @@ func (p *Producer) PutFrame(ctx context.Context, f Frame) error {
 	return nil
 }
 
+// maxFragmentMetadata is the service's limit of metadata tags per
+// fragment (FRAGMENT_METADATA_LIMIT_REACHED beyond).
+const maxFragmentMetadata = 10
+
+// PutFragmentMetadata attaches a name/value pair to the next fragment, as
+// the KVS producer SDKs' putFragmentMetadata does: a Matroska SimpleTag in
+// a Tags element just before the fragment's Cluster, which GetMedia hands
+// back. Persistent metadata goes on every later fragment, until it is put
+// again with an empty value, which removes it. Names must not start with
+// "AWS"; a fragment carries at most 10 pairs.
+func (p *Producer) PutFragmentMetadata(name, value string, persistent bool) error {
+	if name == "" || mkv.IsReservedTagName(name) {
+		return fmt.Errorf("%w: name %q is empty or reserved", ErrMetadata, name)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return p.err
+	}
+	if p.closing {
+		return ErrClosed
+	}
+	if persistent {
+		i := slices.IndexFunc(p.metaPersist, func(t mkv.SimpleTag) bool { return t.Name == name })
+		switch {
+		case value == "" && i >= 0:
+			p.metaPersist = slices.Delete(p.metaPersist, i, i+1)
+			return nil
+		case value == "":
+			return nil
+		case i >= 0:
+			p.metaPersist[i].String = value
+			return nil
+		}
+	}
+	if len(p.metaPersist)+len(p.metaOnce) >= maxFragmentMetadata {
+		return fmt.Errorf("%w: more than %d pairs for one fragment", ErrMetadata, maxFragmentMetadata)
+	}
+	t := mkv.SimpleTag{Name: name, String: value}
+	if persistent {
+		p.metaPersist = append(p.metaPersist, t)
+	} else {
+		p.metaOnce = append(p.metaOnce, t)
+	}
+	return nil
+}
+
 // writeHeader builds the stream header once the first fragment starts,
 // taking codec private data of AnnexB tracks from this key frame.
 func (p *Producer) writeHeader(key *trackState, au []byte) error {
@@ -391,6 +440,11 @@ func (p *Producer) openFragment(tc int64, pts time.Duration) {
 	// Size it like the last one, so that appending frames rarely copies.
 	o := &fragment{seq: p.nextSeq, tc: tc, start: pts, data: make([]byte, 0, p.sizeHint+p.sizeHint/8+256)}
 	p.sink.b = &o.data
+	if tags := append(p.metaPersist[:len(p.metaPersist):len(p.metaPersist)], p.metaOnce...); len(tags) > 0 {
+		// Fragment metadata precedes its Cluster; it is resent with it.
+		_ = p.w.WriteTags(tags...)
+		p.metaOnce = nil
+	}
 	// BeginCluster cannot fail: it only writes to the sink.
 	_ = p.w.BeginCluster(uint64(tc))
 	p.bytes += int64(len(o.data))
