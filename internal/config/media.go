@@ -12,6 +12,24 @@ import (
 type MediaConfig struct {
 	// PutMedia configures PutMedia ingest limits.
 	PutMedia PutMediaConfig `yaml:"putMedia"`
+	// GetMedia configures GetMedia and GetMediaForFragmentList.
+	GetMedia GetMediaConfig `yaml:"getMedia"`
+	// LiveBufferBytes bounds the memory of received fragments kept for
+	// live readers, across all streams (internal/archive
+	// Config.LiveTotalBytes). Defaults to 256 MiB.
+	LiveBufferBytes int64 `yaml:"liveBufferBytes"`
+}
+
+// GetMediaConfig holds the limits of the MKV-streaming reads (see
+// internal/playback.MediaConfig).
+type GetMediaConfig struct {
+	// MaxSessionsPerStream bounds the concurrent GetMedia sessions of one
+	// stream (ConnectionLimitExceededException beyond). Defaults to 10;
+	// negative removes the limit.
+	MaxSessionsPerStream int `yaml:"maxSessionsPerStream"`
+	// WriteTimeout ends a response whose client took no data for this
+	// long. Defaults to 30 s.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
 }
 
 // PutMediaConfig holds the PutMedia limits. Each zero value takes the KVS
@@ -63,6 +81,12 @@ func mediaFields() []Field {
 			func(c *Config) Value { return (*durationValue)(&p(c).IdleAckInterval) }),
 		field("put-media-connections-per-second", "new PutMedia connections per stream and second (0: KVS' 5; negative: unlimited)",
 			func(c *Config) Value { return (*mediaIntValue)(&p(c).ConnectionsPerSecond) }),
+		field("get-media-max-sessions-per-stream", "concurrent GetMedia sessions per stream, ConnectionLimitExceededException beyond (0: 10; negative: unlimited)",
+			func(c *Config) Value { return (*mediaIntValue)(&c.Media.GetMedia.MaxSessionsPerStream) }),
+		field("get-media-write-timeout", "end a GetMedia response whose client took no data for this long (0: 30s)",
+			func(c *Config) Value { return (*durationValue)(&c.Media.GetMedia.WriteTimeout) }),
+		field("live-buffer-bytes", "memory for received fragments kept for live readers, all streams together (0: 256 MiB)",
+			func(c *Config) Value { return (*mediaInt64Value)(&c.Media.LiveBufferBytes) }),
 	}
 }
 

@@ -54,3 +54,42 @@ func TestPutMediaSettings(t *testing.T) {
 		t.Error("non-integer accepted")
 	}
 }
+
+func TestGetMediaAndLiveBufferSettings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "openkvs.yaml")
+	yaml := "media:\n  getMedia:\n    maxSessionsPerStream: 3\n    writeTimeout: 1m\n  liveBufferBytes: 1000\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"OPENKVS_GET_MEDIA_WRITE_TIMEOUT": "5s",
+		"OPENKVS_LIVE_BUFFER_BYTES":       "2000",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	flags := NewFlags()
+	set := map[string]Value{}
+	flags.Register(func(v Value, name, _ string) { set[name] = v })
+	if err := set["live-buffer-bytes"].Set("3000"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(file, lookup, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []struct {
+		name      string
+		got, want any
+	}{
+		{"sessions from file", c.Media.GetMedia.MaxSessionsPerStream, 3},
+		{"write timeout: env over file", c.Media.GetMedia.WriteTimeout, 5 * time.Second},
+		{"live buffer: flag over env over file", c.Media.LiveBufferBytes, int64(3000)},
+	} {
+		if ch.got != ch.want {
+			t.Errorf("%s: %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+	if err := set["get-media-max-sessions-per-stream"].Set("many"); err == nil {
+		t.Error("non-integer accepted")
+	}
+}

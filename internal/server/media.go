@@ -16,10 +16,11 @@ import (
 // (playback.go), and returns their operations.
 func (s *Server) buildMedia() ([]awsapi.Operation, error) {
 	arch, err := archive.Open(archive.Config{
-		Dir:       s.cfg.DataDir,
-		Now:       s.now,
-		Logger:    s.log.With("component", "archive"),
-		Retention: s.streamRetention,
+		Dir:            s.cfg.DataDir,
+		Now:            s.now,
+		Logger:         s.log.With("component", "archive"),
+		Retention:      s.streamRetention,
+		LiveTotalBytes: s.cfg.Media.LiveBufferBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)

@@ -21,6 +21,10 @@ func (s *Server) buildPlayback(arch *archive.Archive) ([]awsapi.Operation, error
 		Streams: s.store,
 		Now:     s.now,
 		Logger:  s.log.With("component", "playback"),
+		Media: playback.MediaConfig{
+			MaxGetMediaPerStream: s.cfg.Media.GetMedia.MaxSessionsPerStream,
+			WriteTimeout:         s.cfg.Media.GetMedia.WriteTimeout,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("playback: %w", err)
