@@ -92,7 +92,7 @@ func TestPutMediaGetMedia(t *testing.T) {
 		want      []string
 	}{
 		{"mkv file", []string{mkvFile}, nil, 3, probeFrames(t, mkvFile)},
-		{"annexb h264", []string{h264File}, nil, 2, []string{"h264:50"}},
+		{"annexb h264", []string{"--metadata", "site=lab-7", h264File}, nil, 2, []string{"h264:50"}},
 		{"annexb h265 with --codec and --fps", []string{"--codec", "h265", "--fps", "25", h265File}, nil, 2, []string{"hevc:50"}},
 		{"stdin", []string{"-"}, stdin, 3, probeFrames(t, mkvFile)},
 	} {
@@ -114,6 +114,15 @@ func TestPutMediaGetMedia(t *testing.T) {
 			}
 			if got := probeFrames(t, out); strings.Join(got, " ") != strings.Join(tt.want, " ") {
 				t.Errorf("GetMedia output decodes to %v, the input to %v", got, tt.want)
+			}
+			if strings.Contains(strings.Join(tt.args, " "), "site=lab-7") {
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := bytes.Count(b, []byte("lab-7")); n != tt.fragments {
+					t.Errorf("the metadata is in %d chunks of the GetMedia output, want %d", n, tt.fragments)
+				}
 			}
 		})
 	}

@@ -33,6 +33,7 @@ type putMediaOptions struct {
 	realtime     bool
 	quiet        bool
 	flushTimeout time.Duration
+	metadata     []string
 }
 
 func newPutMediaCmd(s streams) *cobra.Command {
@@ -70,6 +71,7 @@ without B-frames), or - for a Matroska stream on stdin:
 	fl.BoolVar(&o.realtime, "realtime", false, "pace frames at their timestamps instead of sending as fast as acks allow")
 	fl.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fl.DurationVar(&o.flushTimeout, "flush-timeout", 30*time.Second, "how long to wait for the last fragments to be PERSISTED")
+	fl.StringArrayVar(&o.metadata, "metadata", nil, "NAME=VALUE fragment metadata put on every fragment (repeatable)")
 	return cmd
 }
 
@@ -91,6 +93,14 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 	if err != nil {
 		return err
 	}
+	var meta [][2]string
+	for _, m := range o.metadata {
+		k, v, ok := strings.Cut(m, "=")
+		if !ok || k == "" || v == "" {
+			return fmt.Errorf("--metadata %q: want NAME=VALUE", m)
+		}
+		meta = append(meta, [2]string{k, v})
+	}
 
 	// Sending outlives Ctrl-C: the input stops, the buffer is flushed.
 	sendCtx := context.WithoutCancel(ctx)
@@ -110,6 +120,11 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		})
 		if err != nil {
 			return err
+		}
+		for _, m := range meta {
+			if err := p.PutFragmentMetadata(m[0], m[1], true); err != nil {
+				return err
+			}
 		}
 		if isFile && !o.quiet {
 			prog = startProgress(s.err, p)
