@@ -28,6 +28,7 @@ func collect(t *testing.T, src mediaSource, n int) ([]producer.Track, []producer
 		tracks = tr
 		return nil
 	}, func(f producer.Frame) error {
+		f.Data = bytes.Clone(f.Data) // it aliases the reader's buffer
 		frames = append(frames, f)
 		if len(frames) == n {
 			cancel()
