@@ -140,11 +140,10 @@ func mediaPlaylist(s *session, tok string, win window) string {
 		version = 3
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:%d\n", version, target, win.seq)
-	if s.Discontinuity == discontinuityAlways && win.seq > 0 {
-		// Every fragment but the session's first follows a
-		// discontinuity; those of the fragments that left the window
-		// are counted here (§4.3.3.3).
-		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", win.seq)
+	if win.discSeq > 0 {
+		// Discontinuities of the fragments that left the window are
+		// counted here (§4.3.3.3).
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", win.discSeq)
 	}
 	if s.Mode == modeOnDemand {
 		b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")

@@ -534,3 +534,41 @@ func TestHLSDiscontinuities(t *testing.T) {
 		t.Errorf("TrackNumber=2 segment: %d, %d trafs", status, bytes.Count(audio, []byte("traf")))
 	}
 }
+
+// TestHLSLiveDiscontinuitySequence: in a LIVE window, discontinuities that
+// left it are counted by EXT-X-DISCONTINUITY-SEQUENCE.
+func TestHLSLiveDiscontinuitySequence(t *testing.T) {
+	e := newEnv(t, false)
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock()
+	e.put("cam", tf, 0, base)
+	u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "DiscontinuityMode": "ON_DISCONTINUITY", "MaxMediaPlaylistFragmentResults": 2})
+	_, _, master := e.get(u)
+	mediaURL := resolve(t, u, lastLine(master))
+	// Fragments 1 and 2 follow on; then a 5 s gap before 3, then 0 again
+	// right after it (no gap, no discontinuity).
+	gapBase := base.Add(5 * time.Second)
+	puts := []func(){
+		func() { e.put("cam", tf, 1, base) },
+		func() { e.put("cam", tf, 2, base) },
+		func() { e.put("cam", tf, 3, gapBase) },
+		func() { e.put("cam", tf, 0, gapBase.Add(4050*time.Millisecond)) },
+		func() { e.put("cam", tf, 1, gapBase.Add(4050*time.Millisecond)) },
+	}
+	want := []struct {
+		shown, seq int
+	}{{0, 0}, {0, 0}, {1, 0}, {0, 1}, {0, 1}}
+	for i, put := range puts {
+		put()
+		_, _, media := e.get(mediaURL)
+		m := string(media)
+		seq := 0
+		if j := strings.Index(m, "#EXT-X-DISCONTINUITY-SEQUENCE:"); j >= 0 {
+			seq, _ = strconv.Atoi(strings.TrimSpace(m[j+30 : j+30+strings.Index(m[j+30:], "\n")]))
+		}
+		if shown := strings.Count(m, "#EXT-X-DISCONTINUITY\n"); shown != want[i].shown || seq != want[i].seq {
+			t.Errorf("step %d: %d discontinuities shown, sequence %d; want %d, %d:\n%s", i, shown, seq, want[i].shown, want[i].seq, m)
+		}
+	}
+}

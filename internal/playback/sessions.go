@@ -397,6 +397,9 @@ type window struct {
 	frags []*archive.Fragment
 	// seq is the media sequence number of frags[0].
 	seq int
+	// discSeq counts the discontinuities before frags[0] and at its
+	// start (HLS EXT-X-DISCONTINUITY-SEQUENCE, RFC 8216 §4.3.3.3).
+	discSeq int
 	// complete: no fragment will be added (HLS EXT-X-ENDLIST, DASH
 	// static).
 	complete bool
@@ -454,7 +457,13 @@ func (h *sessions) replayWindow(s *session) (window, error) {
 		after = fs[len(fs)-1].Number
 	}
 	seq := max(len(all)-s.MaxResults, 0)
-	return window{frags: all[seq:], seq: seq, complete: complete}, nil
+	disc := 0
+	for i := 1; i <= seq; i++ {
+		if s.discontinuous(all[i-1], all[i]) {
+			disc++
+		}
+	}
+	return window{frags: all[seq:], seq: seq, discSeq: disc, complete: complete}, nil
 }
 
 // liveCache remembers, per LIVE session token, how far the session's
@@ -470,6 +479,10 @@ type liveState struct {
 	last  archive.Number      // newest fragment counted
 	count int                 // fragments counted after the anchor
 	tail  []*archive.Fragment // the newest MaxResults of them
+	// disc counts the discontinuities between counted fragments, and
+	// tailDisc says which tail fragments follow one.
+	disc     int
+	tailDisc []bool
 }
 
 const maxLiveSessions = 8192
@@ -506,14 +519,27 @@ func (c *liveCache) window(a *archive.Archive, s *session, token string) (window
 		if f == nil {
 			break
 		}
+		d := len(st.tail) > 0 && s.discontinuous(st.tail[len(st.tail)-1], f)
+		if d {
+			st.disc++
+		}
 		st.last = f.Number
 		st.count++
 		st.tail = append(st.tail, f)
-		if len(st.tail) > s.MaxResults {
-			st.tail = append(st.tail[:0:0], st.tail[len(st.tail)-s.MaxResults:]...)
+		st.tailDisc = append(st.tailDisc, d)
+		if n := len(st.tail) - s.MaxResults; n > 0 {
+			st.tail = append(st.tail[:0:0], st.tail[n:]...)
+			st.tailDisc = append(st.tailDisc[:0:0], st.tailDisc[n:]...)
 		}
 	}
-	return window{frags: slices.Clone(st.tail), seq: st.count - len(st.tail)}, nil
+	// The discontinuities shown are those between tail fragments.
+	disc := st.disc
+	for _, d := range st.tailDisc[min(1, len(st.tailDisc)):] {
+		if d {
+			disc--
+		}
+	}
+	return window{frags: slices.Clone(st.tail), seq: st.count - len(st.tail), discSeq: disc}, nil
 }
 
 // fragmentOf returns the fragment named by the FragmentNumber query
