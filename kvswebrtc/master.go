@@ -183,7 +183,7 @@ func (m *Master) handle(ctx context.Context, msg Message) {
 // answer builds the viewer's PeerConnection (replacing an older one of the
 // same viewer) and sends the answer.
 func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.SessionDescription) error {
-	conf, err := iceConfig(ctx, m.sc, m.cfg.Peer, m.sc.cfg.Region)
+	conf, err := iceConfig(ctx, m.sc, m.cfg.Peer, m.log)
 	if err != nil {
 		return err
 	}

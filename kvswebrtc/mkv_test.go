@@ -56,9 +56,15 @@ func TestMKVRecorder(t *testing.T) {
 			if err := v.Run(ctx); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path).CombinedOutput()
+			cmd := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames", "-of", "csv=p=0", path)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				t.Fatalf("ffprobe: %v\n%s", err, out)
+				t.Fatalf("ffprobe: %v\n%s", err, stderr.String())
+			}
+			if stderr.Len() > 0 {
+				t.Errorf("ffprobe reports decoding problems: %s", stderr.String())
 			}
 			streams := strings.Fields(string(out))
 			if len(streams) != 2 || !strings.HasPrefix(streams[0], tt.probe+",") || !strings.HasPrefix(streams[1], "opus,") ||

@@ -31,8 +31,8 @@ type PeerConfig struct {
 	// LoopbackOnly restricts ICE to 127.0.0.1 over UDP and TCP without
 	// mDNS: for tests and single-machine use.
 	LoopbackOnly bool
-	// Logger receives pion's messages (at debug and below) and the
-	// peer's own. Defaults to discarding them.
+	// Logger receives pion's messages. Defaults to the Master's or
+	// Viewer's Logger.
 	Logger *slog.Logger
 }
 
@@ -65,12 +65,12 @@ func newAPI(cfg PeerConfig) (*webrtc.API, error) {
 
 // iceConfig returns the webrtc.Configuration for one PeerConnection: STUN
 // plus the channel's TURN servers (fetched with sc unless cfg.NoTURN).
-func iceConfig(ctx context.Context, sc *SignalingClient, cfg PeerConfig, region string) (webrtc.Configuration, error) {
+func iceConfig(ctx context.Context, sc *SignalingClient, cfg PeerConfig, log *slog.Logger) (webrtc.Configuration, error) {
 	var conf webrtc.Configuration
 	stun := cfg.STUNURL
 	switch stun {
 	case "":
-		stun = DefaultSTUNURL(region)
+		stun = DefaultSTUNURL(sc.cfg.Region)
 	case "-":
 		stun = ""
 	}
@@ -82,9 +82,7 @@ func iceConfig(ctx context.Context, sc *SignalingClient, cfg PeerConfig, region 
 			if cfg.ForceTURN {
 				return conf, err
 			}
-			if cfg.Logger != nil {
-				cfg.Logger.Warn("GetIceServerConfig failed: no TURN", "err", err)
-			}
+			log.Warn("GetIceServerConfig failed: no TURN", "err", err)
 		}
 	}
 	servers = filterTURN(servers, cfg.TURNTransport)

@@ -65,7 +65,11 @@ func TestMasterViewer(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, "data channel echo", v.Echoed())
+			waitFor(t, "audio", v.FirstAudio())
 			s := v.Stats()
+			if s.AudioCodec != webrtc.MimeTypeOpus || s.AudioPackets == 0 {
+				t.Errorf("audio %q, %d packets", s.AudioCodec, s.AudioPackets)
+			}
 			t.Logf("pair %s, time to first frame %v (connected after %v), %d PLIs", s.CandidatePair, s.TimeToFirstFrame(), s.Connected.Sub(s.Started), s.PLIs)
 			if s.VideoCodec != tt.mime {
 				t.Errorf("video codec %q, want %q", s.VideoCodec, tt.mime)
@@ -123,6 +127,7 @@ func TestMasterManyViewers(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, fmt.Sprintf("viewer %d echo", i), v.Echoed())
+		waitFor(t, fmt.Sprintf("viewer %d audio", i), v.FirstAudio())
 		if s := v.Stats(); s.VideoCodec != webrtc.MimeTypeH264 || s.AudioCodec != webrtc.MimeTypeOpus {
 			t.Errorf("viewer %d codecs %q %q", i, s.VideoCodec, s.AudioCodec)
 		}

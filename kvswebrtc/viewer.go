@@ -94,6 +94,7 @@ type Viewer struct {
 	api *webrtc.API
 
 	firstFrame chan struct{}
+	firstAudio chan struct{}
 	connected  chan struct{}
 	echo       chan struct{}
 	dcOpen     chan struct{}
@@ -113,7 +114,7 @@ type Viewer struct {
 	pc     *webrtc.PeerConnection
 	dc     *webrtc.DataChannel
 	cands  candidateBuffer
-	once   struct{ first, conn, echo, open sync.Once }
+	once   struct{ first, audio, conn, echo, open sync.Once }
 }
 
 // NewViewer returns a Viewer for cfg; Run starts it.
@@ -140,6 +141,7 @@ func NewViewer(cfg ViewerConfig) (*Viewer, error) {
 		log:        cfg.Logger.With("component", "viewer", "client", cfg.Signaling.cfg.ClientID),
 		api:        api,
 		firstFrame: make(chan struct{}),
+		firstAudio: make(chan struct{}),
 		connected:  make(chan struct{}),
 		echo:       make(chan struct{}),
 		dcOpen:     make(chan struct{}),
@@ -149,6 +151,9 @@ func NewViewer(cfg ViewerConfig) (*Viewer, error) {
 
 // FirstFrame is closed when the first complete video frame has arrived.
 func (v *Viewer) FirstFrame() <-chan struct{} { return v.firstFrame }
+
+// FirstAudio is closed when the first audio packet has arrived.
+func (v *Viewer) FirstAudio() <-chan struct{} { return v.firstAudio }
 
 // Connected is closed when the PeerConnection is connected.
 func (v *Viewer) Connected() <-chan struct{} { return v.connected }
@@ -250,7 +255,7 @@ func (v *Viewer) Run(ctx context.Context) error {
 }
 
 func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
-	conf, err := iceConfig(ctx, v.sc, v.cfg.Peer, v.sc.cfg.Region)
+	conf, err := iceConfig(ctx, v.sc, v.cfg.Peer, v.log)
 	if err != nil {
 		return err
 	}
@@ -449,6 +454,7 @@ func (v *Viewer) receive(pc *webrtc.PeerConnection, t *webrtc.TrackRemote) {
 			v.stats.AudioPackets++
 			v.stats.AudioBytes += uint64(len(p.Payload))
 			v.mu.Unlock()
+			v.once.audio.Do(func() { close(v.firstAudio) })
 			continue
 		}
 		frameKey = frameKey || isKeyPayload(mime, p.Payload)
