@@ -31,6 +31,7 @@ type webrtcFlags struct {
 	duration      time.Duration
 	statsInterval time.Duration
 	verbose       bool
+	errOut        io.Writer // where logs go, set by logger
 }
 
 func (f *webrtcFlags) register(cmd *cobra.Command) {
@@ -48,6 +49,7 @@ func (f *webrtcFlags) register(cmd *cobra.Command) {
 }
 
 func (f *webrtcFlags) logger(s streams) *slog.Logger {
+	f.errOut = s.err
 	level := slog.LevelInfo
 	if f.verbose {
 		level = slog.LevelDebug
@@ -63,13 +65,19 @@ func (f *webrtcFlags) peerConfig(cfg aws.Config, log *slog.Logger) kvswebrtc.Pee
 		// own STUN URI in GetIceServerConfig.
 		stun = "-"
 	}
+	pionLog := log
+	if !f.verbose {
+		// pion reports routine ICE events as warnings; keep them for
+		// --verbose.
+		pionLog = slog.New(slog.NewTextHandler(f.errOut, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
 	return kvswebrtc.PeerConfig{
 		STUNURL:       stun,
 		ForceTURN:     f.forceTURN,
 		TURNTransport: f.turnTransport,
 		NoTURN:        f.noTURN,
 		LoopbackOnly:  f.loopbackOnly,
-		Logger:        log,
+		Logger:        pionLog,
 	}
 }
 
