@@ -111,6 +111,7 @@ func TestSessionsThroughServer(t *testing.T) {
 	if status, body := post("/getHLSStreamingSessionURL", map[string]any{"StreamName": "cam", "PlaybackMode": "ON_DEMAND", "HLSFragmentSelector": sel}, false); status != http.StatusForbidden {
 		t.Errorf("unsigned GetHLSStreamingSessionURL: %d %s", status, body)
 	}
+	var hlsURL string
 	for _, tc := range []struct{ op, member, kind string }{
 		{"/getHLSStreamingSessionURL", "HLSStreamingSessionURL", "HLSFragmentSelector"},
 		{"/getDASHStreamingSessionURL", "DASHStreamingSessionURL", "DASHFragmentSelector"},
@@ -119,6 +120,9 @@ func TestSessionsThroughServer(t *testing.T) {
 		var out map[string]string
 		if status != http.StatusOK || json.Unmarshal(body, &out) != nil || !strings.HasPrefix(out[tc.member], base+"/") {
 			t.Fatalf("%s: %d %s", tc.op, status, body)
+		}
+		if tc.member == "HLSStreamingSessionURL" {
+			hlsURL = out[tc.member]
 		}
 		got := ffprobePackets(t, out[tc.member])
 		if tc.member == "DASHStreamingSessionURL" && got[1] == want[1]-1 {
@@ -142,6 +146,19 @@ func TestSessionsThroughServer(t *testing.T) {
 	}
 	if got := ffprobePackets(t, path); !equalCounts(got, want) {
 		t.Errorf("GetClip: ffprobe read %v packets per stream, %v went in", got, want)
+	}
+
+	// The session key lives in the data dir: a session URL handed out
+	// before a restart still plays after it.
+	srv.Stop(t)
+	srv2 := testserver.Start(t, testserver.Options{DataDir: srv.DataDir})
+	ep2, err := srv2.KVS().GetDataEndpoint(ctx, &kinesisvideo.GetDataEndpointInput{StreamName: aws.String("cam"), APIName: types.APINameGetHlsStreamingSessionUrl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := aws.ToString(ep2.DataEndpoint) + strings.TrimPrefix(hlsURL, base)
+	if got := ffprobePackets(t, again); !equalCounts(got, want) {
+		t.Errorf("after a restart: ffprobe read %v packets per stream, %v went in", got, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
@@ -24,6 +25,12 @@ func (s *Server) buildPlayback(arch *archive.Archive) ([]awsapi.Operation, error
 		Media: playback.MediaConfig{
 			MaxGetMediaPerStream: s.cfg.Media.GetMedia.MaxSessionsPerStream,
 			WriteTimeout:         s.cfg.Media.GetMedia.WriteTimeout,
+		},
+		// HLS/DASH session URLs point at the data endpoint the client
+		// used; their signing key survives restarts in the data dir.
+		Sessions: playback.SessionConfig{
+			KeyFile: filepath.Join(s.cfg.DataDir, "session.key"),
+			BaseURL: s.ep.DataEndpoint,
 		},
 	})
 	if err != nil {
