@@ -250,3 +250,40 @@ func FuzzAnnexBSource(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIVFSource: arbitrary bytes after an IVF signature never panic, and
+// every frame returned has a positive duration.
+func FuzzIVFSource(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("sample", "sample.ivf"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b[:min(len(b), 3000)])
+	f.Add([]byte("DKIF\x00\x00\x20\x00VP80"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		src, err := NewIVFSource(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		for range 1000 {
+			fr, err := src.NextFrame()
+			if err != nil {
+				return
+			}
+			if fr.Duration <= 0 {
+				t.Fatalf("frame duration %v", fr.Duration)
+			}
+		}
+	})
+}
+
+// FuzzIsKeyPayload: the RTP payload inspection never panics.
+func FuzzIsKeyPayload(f *testing.F) {
+	f.Add([]byte{0x78, 0x00, 0x04, 0x67, 0x42, 0xc0, 0x1f}, uint8(0))
+	f.Add([]byte{0x60, 0x01, 0x00, 0x04, 0x40, 0x01}, uint8(1))
+	f.Add([]byte{0x90, 0x80, 0x80, 0x01, 0x30}, uint8(2))
+	mimes := []string{webrtc.MimeTypeH264, webrtc.MimeTypeH265, webrtc.MimeTypeVP8}
+	f.Fuzz(func(t *testing.T, b []byte, m uint8) {
+		_ = isKeyPayload(mimes[int(m)%len(mimes)], b)
+	})
+}
