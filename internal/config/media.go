@@ -59,6 +59,10 @@ type PutMediaConfig struct {
 	// second (ClientLimitExceededException). Defaults to 5; negative
 	// disables the limit.
 	ConnectionsPerSecond int `yaml:"connectionsPerSecond"`
+	// MaxProducerTimestampAhead bounds how far a fragment's producer
+	// timestamp may be ahead of server time (ErrorId 4007). Defaults to
+	// 10 s; negative disables the check.
+	MaxProducerTimestampAhead time.Duration `yaml:"maxProducerTimestampAhead"`
 }
 
 // mediaFields lists the serve flags of MediaConfig.
@@ -81,6 +85,8 @@ func mediaFields() []Field {
 			func(c *Config) Value { return (*durationValue)(&p(c).IdleAckInterval) }),
 		field("put-media-connections-per-second", "new PutMedia connections per stream and second (0: KVS' 5; negative: unlimited)",
 			func(c *Config) Value { return (*mediaIntValue)(&p(c).ConnectionsPerSecond) }),
+		field("put-media-max-producer-timestamp-ahead", "how far a fragment's producer timestamp may be ahead of server time, ErrorId 4007 beyond (0: 10s; negative: no check)",
+			func(c *Config) Value { return (*durationValue)(&p(c).MaxProducerTimestampAhead) }),
 		field("get-media-max-sessions-per-stream", "concurrent GetMedia sessions per stream, ConnectionLimitExceededException beyond (0: 10; negative: unlimited)",
 			func(c *Config) Value { return (*mediaIntValue)(&c.Media.GetMedia.MaxSessionsPerStream) }),
 		field("get-media-write-timeout", "end a GetMedia response whose client took no data for this long (0: 30s)",

@@ -63,8 +63,9 @@ func TestGetMediaAndLiveBufferSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		"OPENKVS_GET_MEDIA_WRITE_TIMEOUT": "5s",
-		"OPENKVS_LIVE_BUFFER_BYTES":       "2000",
+		"OPENKVS_GET_MEDIA_WRITE_TIMEOUT":                "5s",
+		"OPENKVS_LIVE_BUFFER_BYTES":                      "2000",
+		"OPENKVS_PUT_MEDIA_MAX_PRODUCER_TIMESTAMP_AHEAD": "-1s",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	flags := NewFlags()
@@ -84,6 +85,7 @@ func TestGetMediaAndLiveBufferSettings(t *testing.T) {
 		{"sessions from file", c.Media.GetMedia.MaxSessionsPerStream, 3},
 		{"write timeout: env over file", c.Media.GetMedia.WriteTimeout, 5 * time.Second},
 		{"live buffer: flag over env over file", c.Media.LiveBufferBytes, int64(3000)},
+		{"producer timestamp check off from env", c.Media.PutMedia.MaxProducerTimestampAhead, -time.Second},
 	} {
 		if ch.got != ch.want {
 			t.Errorf("%s: %v, want %v", ch.name, ch.got, ch.want)

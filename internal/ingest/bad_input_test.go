@@ -114,6 +114,9 @@ func TestPutMediaBadInput(t *testing.T) {
 		{"four tracks", clusters(t, 4, 0), 0, 4012, "MORE_THAN_ALLOWED_TRACKS_FOUND", false},
 		{"eleven tags", withTags(11), 0, 4009, "FRAGMENT_METADATA_LIMIT_REACHED", false},
 		{"unknown track", wrongTrack.take(), 0, 4010, "TRACK_NUMBER_MISMATCH", true},
+		// Two tracks in Tracks, frames of track 1 only.
+		{"track without frames", clusters(t, 2, 0), 0, 4011, "FRAMES_MISSING_FOR_TRACK", true},
+		{"producer timestamp in the future", clusters(t, 1, 0, uint64(time.Now().Add(time.Hour).UnixMilli())), 1, 4007, "INVALID_PRODUCER_TIMESTAMP", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,10 @@ const (
 	DefaultIdleTimeout           = 30 * time.Second
 	DefaultIdleAckInterval       = 3 * time.Second
 	DefaultConnectionsPerSecond  = 5
+	// DefaultMaxProducerTimestampAhead: KVS refuses producer timestamps
+	// in the future without documenting a tolerance; this one allows for
+	// clock skew between producer and server.
+	DefaultMaxProducerTimestampAhead = 10 * time.Second
 )
 
 // ErrNoArchive and ErrNoStreams are returned by New for a Config that lacks
@@ -89,6 +93,11 @@ type Config struct {
 	// second (ClientLimitExceededException beyond). Defaults to 5;
 	// negative disables the limit.
 	ConnectionsPerSecond int
+	// MaxProducerTimestampAhead bounds how far a fragment's producer
+	// timestamp may be ahead of the server's clock; a later one fails with
+	// INVALID_PRODUCER_TIMESTAMP (4007). Past timestamps (offline uploads)
+	// are accepted. Defaults to 10 s; negative disables the check.
+	MaxProducerTimestampAhead time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -142,6 +151,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.ConnectionsPerSecond == 0 {
 		cfg.ConnectionsPerSecond = DefaultConnectionsPerSecond
+	}
+	if cfg.MaxProducerTimestampAhead == 0 {
+		cfg.MaxProducerTimestampAhead = DefaultMaxProducerTimestampAhead
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

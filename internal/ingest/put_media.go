@@ -310,6 +310,10 @@ func (in *ingestor) clusterStart(rd *mkv.Reader) bool {
 	} else {
 		producer = time.Unix(0, ns)
 	}
+	if ahead := in.c.s.cfg.MaxProducerTimestampAhead; ahead >= 0 && producer.Sub(in.c.s.cfg.Now()) > ahead {
+		in.send(ack{event: eventError, errID: InvalidProducerTimestamp, timecode: in.tcMillis, hasTC: true})
+		return false
+	}
 	if in.haveLast && producer.Before(in.lastProducer) {
 		in.inCluster = true
 		in.num = archive.Number{}
@@ -327,6 +331,10 @@ func (in *ingestor) clusterStart(rd *mkv.Reader) bool {
 func (in *ingestor) cluster(rd *mkv.Reader) bool {
 	cfg := &in.c.s.cfg
 	c := rd.Cluster()
+	if !framesForEveryTrack(c, rd.Tracks()) {
+		in.fail(FramesMissingForTrack)
+		return false
+	}
 	dur := fragmentDuration(c, rd.Tracks(), in.header.TimecodeScale)
 	if dur > cfg.MaxFragmentDuration {
 		in.fail(MaxFragmentDurationReached)
@@ -350,6 +358,27 @@ func (in *ingestor) cluster(rd *mkv.Reader) bool {
 	in.fragments++
 	in.inCluster, in.tags, in.numTags = false, nil, 0
 	in.haveLast, in.lastProducer, in.lastTC = true, in.producer, in.tcMillis
+	return true
+}
+
+// framesForEveryTrack reports whether the Cluster has a frame of each track
+// in Tracks, as KVS requires of a fragment (FRAMES_MISSING_FOR_TRACK).
+func framesForEveryTrack(c *mkv.Cluster, tracks *mkv.Tracks) bool {
+	if tracks == nil {
+		return true
+	}
+	for _, tr := range tracks.Entries {
+		found := false
+		for i := range c.Frames {
+			if c.Frames[i].Track == tr.Number {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
 	return true
 }
 

@@ -17,18 +17,19 @@ import (
 func (s *Server) buildIngest(arch *archive.Archive) ([]awsapi.Operation, error) {
 	pm := s.cfg.Media.PutMedia
 	svc, err := ingest.New(ingest.Config{
-		Archive:               arch,
-		Streams:               s.store,
-		Logger:                s.log.With("component", "ingest"),
-		MaxFragmentSize:       pm.MaxFragmentSize,
-		MaxFragmentDuration:   pm.MaxFragmentDuration,
-		MaxTracks:             pm.MaxTracks,
-		MaxFragmentTags:       pm.MaxFragmentTags,
-		MaxConnectionDuration: pm.MaxConnectionDuration,
-		IdleTimeout:           pm.IdleTimeout,
-		IdleAckInterval:       pm.IdleAckInterval,
-		ConnectionsPerSecond:  pm.ConnectionsPerSecond,
-		Now:                   s.now,
+		Archive:                   arch,
+		Streams:                   s.store,
+		Logger:                    s.log.With("component", "ingest"),
+		MaxFragmentSize:           pm.MaxFragmentSize,
+		MaxFragmentDuration:       pm.MaxFragmentDuration,
+		MaxTracks:                 pm.MaxTracks,
+		MaxFragmentTags:           pm.MaxFragmentTags,
+		MaxConnectionDuration:     pm.MaxConnectionDuration,
+		IdleTimeout:               pm.IdleTimeout,
+		IdleAckInterval:           pm.IdleAckInterval,
+		ConnectionsPerSecond:      pm.ConnectionsPerSecond,
+		MaxProducerTimestampAhead: pm.MaxProducerTimestampAhead,
+		Now:                       s.now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
