@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -237,6 +238,9 @@ func benchIdle(b *testing.B, useTLS bool) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(n)+64 {
 		b.Skipf("RLIMIT_NOFILE is %d; %d connections need %d (raise ulimit -n or set OPENKVS_BENCH_CONNS)", lim.Cur, n, n+64)
 	}
+	if os.Getenv("OPENKVS_BENCH_HEAPPROFILE") != "" {
+		runtime.MemProfileRate = 512
+	}
 	for range b.N {
 		bs := newBenchServerTLS(b, useTLS, nil)
 		var urls []string
@@ -293,6 +297,12 @@ func benchIdle(b *testing.B, useTLS bool) {
 		}
 		afterGo, afterStack := goMem()
 		afterRSS := rss()
+		if path := os.Getenv("OPENKVS_BENCH_HEAPPROFILE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
 		b.ReportMetric(float64(n), "conns")
 		b.ReportMetric(float64(afterGo-beforeGo)/float64(n), "go-B/conn")
 		b.ReportMetric(float64(afterStack-beforeStack)/float64(n), "stack-B/conn")

@@ -43,7 +43,9 @@ func (s *Service) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	clientID := ""
 	if viewer {
-		clientID = clientIDs[0]
+		// A copy: the query's substring would keep the whole request
+		// line alive as long as the connection.
+		clientID = strings.Clone(clientIDs[0])
 		if err := validateClientID(clientID); err != nil {
 			awsapi.WriteError(w, r, err)
 			return
@@ -87,21 +89,22 @@ func (s *Service) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	s.attach(ss, conn)
-	ss.log.Debug("signaling client connected")
+	ss.logger().Debug("signaling client connected")
 	// The handler returns so that net/http's goroutine, its stack and the
 	// request go; the connection lives on in one goroutine of its own.
 	go func() {
 		defer s.sessions.Done() // added by register
 		ss.run()
-		ss.log.Debug("signaling client disconnected")
+		ss.logger().Debug("signaling client disconnected")
 	}()
 }
 
 // Buffer sizes of a hijacked signaling connection. Signaling frames are
 // small and an idle connection should cost little: net/http's 4 KiB
-// reader and writer are replaced by these.
+// reader and writer are replaced by these (larger reads and writes
+// bypass them).
 const (
-	connReadBuffer  = 1024
+	connReadBuffer  = 512
 	connWriteBuffer = 512
 )
 

@@ -319,11 +319,11 @@ func (s *Service) sweep() {
 	}
 	s.mu.Unlock()
 	for _, ss := range closeIdle {
-		ss.log.Info("signaling connection idle: closing")
+		ss.logger().Info("signaling connection idle: closing")
 		ss.shutdown(closeIdleTimeout)
 	}
 	for _, ss := range goAway {
-		ss.log.Info("signaling connection reached its maximum duration: GO_AWAY")
+		ss.logger().Info("signaling connection reached its maximum duration: GO_AWAY")
 		ss.send(goAwayFrame)
 	}
 	for _, ss := range closeOld {

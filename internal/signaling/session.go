@@ -49,7 +49,6 @@ type session struct {
 	svc *Service
 	// conn is set once, under Service.mu and wmu, right after the upgrade.
 	conn        *websocket.Conn
-	log         *slog.Logger
 	channel     string // ARN
 	clientID    string // the viewer's X-Amz-ClientId; "" for the master
 	master      bool
@@ -97,12 +96,19 @@ func (s *Service) newSession(channel, clientID string, master bool) *session {
 		iceLimit:    newBucket(s.cfg.ICERate, now),
 	}
 	ss.active.Store(now.UnixNano())
+	return ss
+}
+
+// logger is the Service's logger with the session's channel, role and
+// client. It is made when needed (rarely: connect, close, errors) rather
+// than kept, which would cost every idle connection its formatted
+// attributes.
+func (ss *session) logger() *slog.Logger {
 	role := "viewer"
-	if master {
+	if ss.master {
 		role = "master"
 	}
-	ss.log = s.log.With("channel", channel, "role", role, "client", clientID)
-	return ss
+	return ss.svc.log.With("channel", ss.channel, "role", role, "client", ss.clientID)
 }
 
 func (ss *session) lastActive() time.Time { return time.Unix(0, ss.active.Load()) }
@@ -120,7 +126,7 @@ func (ss *session) send(frame []byte) {
 		return
 	}
 	if len(ss.wq) >= ss.svc.cfg.SendQueue || ss.wqBytes+len(frame) > ss.svc.cfg.SendQueueBytes {
-		ss.log.Warn("signaling client too slow: send queue full, disconnecting")
+		ss.logger().Warn("signaling client too slow: send queue full, disconnecting")
 		ss.requestCloseLocked(closeSlowClient)
 		return
 	}
@@ -190,7 +196,7 @@ func (ss *session) flush() {
 		}
 		ss.wmu.Unlock()
 		if err := ss.write(f); err != nil {
-			ss.log.Debug("signaling write failed", "err", err)
+			ss.logger().Debug("signaling write failed", "err", err)
 			ss.wmu.Lock()
 			ss.wq, ss.wqBytes = nil, 0
 			ss.closing = true
@@ -205,7 +211,7 @@ func (ss *session) flush() {
 
 func (ss *session) closeConn(r closeReason) {
 	if r.text != "" || r.code != websocket.StatusNormalClosure {
-		ss.log.Debug("closing signaling connection", "reason", r.text)
+		ss.logger().Debug("closing signaling connection", "reason", r.text)
 	}
 	_ = ss.conn.Close(r.code, r.text)
 	close(ss.done)
@@ -229,7 +235,7 @@ func (ss *session) run() {
 				readBuffers.Put(buf)
 			}
 			if s := websocket.CloseStatus(err); s == -1 {
-				ss.log.Debug("signaling connection read ended", "err", err)
+				ss.logger().Debug("signaling connection read ended", "err", err)
 			}
 			break
 		}
@@ -237,7 +243,7 @@ func (ss *session) run() {
 		if typ != websocket.MessageText {
 			// The SDKs send text frames only; binary ones are read as the
 			// same JSON.
-			ss.log.Debug("binary frame from signaling client")
+			ss.logger().Debug("binary frame from signaling client")
 		}
 		// After GO_AWAY or a replacement the connection is going; what it
 		// still sends is not routed.
@@ -268,7 +274,7 @@ func (ss *session) ping() {
 	ss.pinging = false
 	ss.svc.mu.Unlock()
 	if err != nil && !ss.ended.Load() {
-		ss.log.Info("signaling client did not answer ping: closing", "err", err)
+		ss.logger().Info("signaling client did not answer ping: closing", "err", err)
 		ss.shutdown(closePingTimeout)
 	}
 }
@@ -311,7 +317,7 @@ func (ss *session) handle(data []byte) {
 // fail reports a refused message: a STATUS_RESPONSE if the client gave a
 // correlationId, else only the log.
 func (ss *session) fail(correlationID string, err *MessageError) {
-	ss.log.Debug("signaling message refused", "err", err, "correlation_id", correlationID)
+	ss.logger().Debug("signaling message refused", "err", err, "correlation_id", correlationID)
 	if correlationID != "" {
 		ss.send(statusFrame(correlationID, err))
 	}
