@@ -18,7 +18,7 @@ import (
 // fragment per second of 25 fps video, offline mode, until every fragment
 // is PERSISTED (fsync'ed by the archive).
 func BenchmarkProducerPersisted(b *testing.B) {
-	srv := testserver.Start(b, testserver.Options{})
+	srv := testserver.Start(b, testserver.Options{Configure: noTURN})
 	ctx := context.Background()
 	if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
 		StreamName: aws.String("bench"), DataRetentionInHours: aws.Int32(1),

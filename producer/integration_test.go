@@ -23,6 +23,10 @@ import (
 	"github.com/openkvs/openkvs/media/mkv"
 )
 
+// noTURN turns off the TURN listeners a media test does not need (and
+// whose second port could be taken by another test).
+func noTURN(c *config.Config) { c.TURN.Enabled = false }
+
 // sourceFrames reads an MKV file's tracks and frames, PTS from the first
 // frame, leaving out frames before the first video key frame (which a
 // producer cannot send).
@@ -165,7 +169,7 @@ func TestIntegrationServerRestart(t *testing.T) {
 			}
 
 			dir := t.TempDir()
-			srv := testserver.Start(t, testserver.Options{DataDir: dir})
+			srv := testserver.Start(t, testserver.Options{DataDir: dir, Configure: noTURN})
 			addr := strings.TrimPrefix(srv.HTTPURL, "http://")
 			ctx := context.Background()
 			if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
@@ -217,7 +221,7 @@ func TestIntegrationServerRestart(t *testing.T) {
 				}
 			}
 			srv.Stop(t)
-			srv = testserver.Start(t, testserver.Options{DataDir: dir, Configure: func(c *config.Config) { c.Listen = addr }})
+			srv = testserver.Start(t, testserver.Options{DataDir: dir, Configure: func(c *config.Config) { noTURN(c); c.Listen = addr }})
 			for _, f := range frames[half:] {
 				if err := p.PutFrame(ctx, f); err != nil {
 					t.Fatal(err)
@@ -269,7 +273,7 @@ func TestIntegrationNoRetention(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	srv := testserver.Start(t, testserver.Options{})
+	srv := testserver.Start(t, testserver.Options{Configure: noTURN})
 	ctx := context.Background()
 	if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
 		StreamName: aws.String("live"), DataRetentionInHours: aws.Int32(0),
@@ -308,7 +312,7 @@ func TestIntegrationHTTPS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server")
 	}
-	srv := testserver.Start(t, testserver.Options{})
+	srv := testserver.Start(t, testserver.Options{Configure: noTURN})
 	ctx := context.Background()
 	pool := x509.NewCertPool()
 	if pem, err := os.ReadFile(srv.CAPath()); err != nil || !pool.AppendCertsFromPEM(pem) {

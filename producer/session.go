@@ -82,9 +82,6 @@ func (p *Producer) run(ctx context.Context) {
 	attempt := 0
 	described := false
 	for {
-		if !p.cfg.ResendUnchecked {
-			p.checkStored(ctx)
-		}
 		p.mu.Lock()
 		for len(p.frags) == 0 && !p.closing && p.err == nil && ctx.Err() == nil {
 			p.cond.Wait()
@@ -97,10 +94,24 @@ func (p *Producer) run(ctx context.Context) {
 		if !described && p.kvs != nil && !p.cfg.AckOnReceived {
 			described = p.describe(ctx)
 		}
-		ep, err := p.endpoint(ctx)
+		// Fragments a lost connection may have stored are looked up
+		// first; while that cannot be done, nothing is resent.
+		var err error
+		if !p.cfg.ResendUnchecked {
+			err = p.checkStored(ctx)
+			p.mu.Lock()
+			drained := p.closing && len(p.frags) == 0
+			p.mu.Unlock()
+			if drained {
+				return
+			}
+		}
 		progress := false
 		if err == nil {
-			progress, err = p.session(ctx, ep)
+			var ep string
+			if ep, err = p.endpoint(ctx); err == nil {
+				progress, err = p.session(ctx, ep)
+			}
 		}
 		if ctx.Err() != nil {
 			return

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -15,14 +16,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo/types"
+	"github.com/aws/smithy-go"
 )
 
 // checkStored looks up, with ListFragments by producer timestamp, the
 // fragments that were sent on a lost connection without a PERSISTED ack,
 // and marks those the service has as persisted, so that they are not
-// stored twice. It runs before a reconnection; a failed lookup only means
-// those fragments are resent.
-func (p *Producer) checkStored(ctx context.Context) {
+// stored twice. It runs before a reconnection. When the service cannot be
+// reached it returns the error, to be retried with backoff before
+// anything is resent; when the service refuses the lookup (an HTTP error)
+// the fragments are resent unchecked.
+func (p *Producer) checkStored(ctx context.Context) error {
 	p.mu.Lock()
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for _, f := range p.frags {
@@ -32,12 +36,18 @@ func (p *Producer) checkStored(ctx context.Context) {
 	}
 	p.mu.Unlock()
 	if lo > hi {
-		return
+		return nil
 	}
 	stored, err := p.listFragments(ctx, lo, hi)
-	if err != nil {
-		p.log.Warn("producer: ListFragments failed; resending the unacknowledged fragments", "err", err)
-		return
+	var ae *APIError
+	var se smithy.APIError
+	switch {
+	case err == nil:
+	case errors.As(err, &ae) || errors.As(err, &se) || errors.Is(err, errBadList):
+		p.log.Warn("producer: ListFragments refused; resending the unacknowledged fragments", "err", err)
+		return nil
+	default:
+		return fmt.Errorf("ListFragments: %w", err)
 	}
 	p.mu.Lock()
 	defer p.unlockAndFire()
@@ -48,7 +58,11 @@ func (p *Producer) checkStored(ctx context.Context) {
 			p.persist(f)
 		}
 	}
+	return nil
 }
+
+// errBadList reports a ListFragments answer that cannot be read.
+var errBadList = errors.New("producer: unreadable ListFragments response")
 
 // listFragments returns the producer timestamps (ms) of the stream's
 // fragments that start within [lo, hi] ms.
@@ -112,7 +126,7 @@ func (p *Producer) listFragments(ctx context.Context, lo, hi int64) (map[int64]b
 		err = json.NewDecoder(resp.Body).Decode(&res)
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("ListFragments: %w", err)
+			return nil, fmt.Errorf("%w: %v", errBadList, err)
 		}
 		for _, f := range res.Fragments {
 			if secs, err := strconv.ParseFloat(string(f.ProducerTimestamp), 64); err == nil {

@@ -9,13 +9,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openkvs/openkvs/internal/config"
 	"github.com/openkvs/openkvs/internal/testserver"
 )
 
 // mediaEnv points the AWS config loader at a test server and nothing else.
 func mediaEnv(t *testing.T) *testserver.Server {
 	t.Helper()
-	srv := testserver.Start(t, testserver.Options{})
+	srv := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) { c.TURN.Enabled = false }})
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID":           testserver.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY":       testserver.SecretAccessKey,
