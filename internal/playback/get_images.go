@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -50,7 +52,8 @@ type imageConfig struct {
 	// workers bounds the ffmpeg processes running at once, over all
 	// requests. Defaults to runtime.NumCPU().
 	workers int
-	// timeout bounds one decode. Defaults to 15 seconds.
+	// timeout bounds one ffmpeg run (up to a page of key frames).
+	// Defaults to 30 seconds.
 	timeout time.Duration
 }
 
@@ -73,7 +76,7 @@ func newImages(s *Service, cfg imageConfig) *images {
 		cfg.workers = runtime.NumCPU()
 	}
 	if cfg.timeout <= 0 {
-		cfg.timeout = 15 * time.Second
+		cfg.timeout = 30 * time.Second
 	}
 	return &images{svc: s, cfg: cfg, sem: make(chan struct{}, cfg.workers)}
 }
@@ -426,33 +429,56 @@ func keyFrameAt(h *mediaHeader, d *demuxed, p int64) (ti, si int) {
 	return ti, si
 }
 
-// decodeAll runs the jobs on the shared ffmpeg slots and stores each
-// image (or MEDIA_ERROR) in every entry that shows it.
+// decodeAll decodes the jobs and stores each image (or MEDIA_ERROR) in
+// every entry that shows it. Starting ffmpeg costs far more than decoding
+// one key frame, so the key frames that share a codec configuration are
+// decoded by one ffmpeg run; should that run fail or lose a frame, each of
+// its key frames is decoded alone, so that one bad frame spoils only its
+// own images. Runs share the service's ffmpeg slots.
 func (h *images) decodeAll(ctx context.Context, ffmpeg string, q *imageQuery, jobs []*decodeJob, imgs []imageOutput) {
-	var wg sync.WaitGroup
-	log := awsapi.LoggerFrom(ctx)
+	var groups [][]*decodeJob
+	byConfig := make(map[string]int)
 	for _, j := range jobs {
+		k := strconv.Itoa(int(j.track.Codec)) + string(j.track.CodecPrivate)
+		gi, ok := byConfig[k]
+		if !ok {
+			gi = len(groups)
+			byConfig[k] = gi
+			groups = append(groups, nil)
+		}
+		groups[gi] = append(groups[gi], j)
+	}
+	log := awsapi.LoggerFrom(ctx)
+	var wg sync.WaitGroup
+	for _, g := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var img []byte
-			var err error
-			select {
-			case h.sem <- struct{}{}:
-				img, err = h.decode(ctx, ffmpeg, q, j)
-				<-h.sem
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
-			if err != nil && log != nil {
+			out, err := h.decode(ctx, ffmpeg, q, g)
+			if err != nil && len(g) > 1 && ctx.Err() == nil {
+				out, err = make([][]byte, len(g)), nil
+				for i, j := range g {
+					one, err1 := h.decode(ctx, ffmpeg, q, []*decodeJob{j})
+					if err1 == nil {
+						out[i] = one[0]
+					} else if log != nil {
+						log.Warn("GetImages: decode failed", "err", err1)
+					}
+				}
+			} else if err != nil && log != nil {
 				log.Warn("GetImages: decode failed", "err", err)
 			}
-			content := base64.StdEncoding.EncodeToString(img)
-			for _, i := range j.images {
-				if err != nil {
-					imgs[i].Error = imageMediaError
-				} else {
-					imgs[i].ImageContent = content
+			for gi, j := range g {
+				var content string
+				if err == nil && out[gi] != nil {
+					content = base64.StdEncoding.EncodeToString(out[gi])
+				}
+				for _, i := range j.images {
+					if content == "" {
+						imgs[i].Error = imageMediaError
+					} else {
+						imgs[i].ImageContent = content
+					}
 				}
 			}
 		}()
@@ -460,30 +486,53 @@ func (h *images) decodeAll(ctx context.Context, ffmpeg string, q *imageQuery, jo
 	wg.Wait()
 }
 
-// limitedBuffer keeps up to max bytes and fails writes beyond them.
+// limitedBuffer keeps up to max bytes and drops the rest.
 type limitedBuffer struct {
 	bytes.Buffer
 	max int
 }
 
-var errImageTooLarge = fmt.Errorf("image larger than %d bytes", maxImageBytes)
-
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > b.max {
-		return 0, errImageTooLarge
+	if n := b.max - b.Len(); n < len(p) {
+		b.Buffer.Write(p[:max(n, 0)])
+		return len(p), nil
 	}
 	return b.Buffer.Write(p)
 }
 
-// decode turns one key frame into a JPEG or PNG with ffmpeg.
-func (h *images) decode(ctx context.Context, ffmpeg string, q *imageQuery, j *decodeJob) ([]byte, error) {
-	es, format, err := annexBKeyFrame(j.track, j.frame)
-	if err != nil {
-		return nil, err
+// decode turns key frames that share one codec configuration into JPEG or
+// PNG images with one ffmpeg run, which writes one file per frame into a
+// temporary directory. It fails unless every frame gave an image of at
+// most maxImageBytes.
+func (h *images) decode(ctx context.Context, ffmpeg string, q *imageQuery, jobs []*decodeJob) ([][]byte, error) {
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
-	defer cancel()
-	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", format, "-i", "pipe:0", "-frames:v", "1"}
+	var es []byte
+	var format string
+	for _, j := range jobs {
+		b, f, err := annexBKeyFrame(j.track, j.frame)
+		if err != nil {
+			return nil, err
+		}
+		es, format = append(es, b...), f
+	}
+	dir, err := os.MkdirTemp("", "openkvs-images-")
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	ext := ".jpg"
+	if q.png {
+		ext = ".png"
+	}
+	// Each key frame is an IDR picture: one decoded frame each, kept
+	// one for one (-vsync passthrough).
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-f", format, "-i", "pipe:0",
+		"-vsync", "passthrough", "-frames:v", strconv.Itoa(len(jobs))}
 	if q.width > 0 || q.height > 0 {
 		w, hh := q.width, q.height
 		if w == 0 {
@@ -495,24 +544,37 @@ func (h *images) decode(ctx context.Context, ffmpeg string, q *imageQuery, j *de
 		args = append(args, "-vf", fmt.Sprintf("scale=%d:%d", w, hh))
 	}
 	if q.png {
-		args = append(args, "-f", "image2pipe", "-c:v", "png", "pipe:1")
+		args = append(args, "-c:v", "png")
 	} else {
 		// JPEGQuality 100 is mjpeg's best qscale (2), 1 its worst (31).
 		qs := 2 + (100-q.quality)*29/99
-		args = append(args, "-f", "image2pipe", "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", strconv.Itoa(qs), "pipe:1")
+		args = append(args, "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", strconv.Itoa(qs))
 	}
+	args = append(args, "-f", "image2", filepath.Join(dir, "%06d"+ext))
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
 	cmd.Stdin = bytes.NewReader(es)
-	out := &limitedBuffer{max: maxImageBytes}
 	stderr := &limitedBuffer{max: 4 << 10}
-	cmd.Stdout, cmd.Stderr = out, stderr
+	cmd.Stderr = stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("ffmpeg: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	if out.Len() == 0 {
-		return nil, fmt.Errorf("ffmpeg produced no image: %s", bytes.TrimSpace(stderr.Bytes()))
+	out := make([][]byte, len(jobs))
+	for i := range out {
+		name := filepath.Join(dir, fmt.Sprintf("%06d%s", i+1, ext))
+		st, err := os.Stat(name)
+		if err != nil {
+			return nil, fmt.Errorf("ffmpeg made %d of %d images: %s", i, len(jobs), bytes.TrimSpace(stderr.Bytes()))
+		}
+		if st.Size() > maxImageBytes {
+			return nil, fmt.Errorf("image %d is %d bytes, more than %d", i, st.Size(), maxImageBytes)
+		}
+		if out[i], err = os.ReadFile(name); err != nil {
+			return nil, fmt.Errorf("images: %w", err)
+		}
 	}
-	return out.Bytes(), nil
+	return out, nil
 }
 
 // annexBKeyFrame returns a key frame as an Annex-B elementary stream a
