@@ -54,6 +54,9 @@ type fakeKVS struct {
 	// silent connections (1-based, up to this one) read the body and
 	// never answer, like a hung service.
 	silent int
+	// listDown ListFragments calls fail (connection closed) before
+	// they are answered.
+	listDown int
 
 	mu       sync.Mutex
 	conns    int
@@ -204,6 +207,10 @@ func (f *fakeKVS) listFragments(w http.ResponseWriter, r *http.Request) {
 	var out struct{ Fragments []frag }
 	f.mu.Lock()
 	f.lists++
+	if f.lists <= f.listDown {
+		f.mu.Unlock()
+		panic(http.ErrAbortHandler)
+	}
 	for _, tc := range f.order {
 		if tc >= lo && tc <= hi {
 			out.Fragments = append(out.Fragments, frag{strconv.FormatInt(tc, 10), json.Number(formatMillis(tc))})
@@ -753,14 +760,19 @@ func TestProducerOffline(t *testing.T) {
 // again; with ResendUnchecked it is stored twice (which shows the check
 // is what prevents it).
 func TestProducerCrashBeforePersisted(t *testing.T) {
-	for _, unchecked := range []bool{false, true} {
-		t.Run(fmt.Sprintf("unchecked=%v", unchecked), func(t *testing.T) {
+	for _, tt := range []struct {
+		unchecked bool
+		listDown  int
+	}{{false, 0}, {false, 3}, {true, 0}} {
+		unchecked := tt.unchecked
+		t.Run(fmt.Sprintf("unchecked=%v,listDown=%d", tt.unchecked, tt.listDown), func(t *testing.T) {
 			fake, srv := newFake(t, func(conn, n int) action {
 				if conn == 1 && n == 3 {
 					return actStoreLose
 				}
 				return actPersist
 			})
+			fake.listDown = tt.listDown
 			cfg := testConfig(srv.URL)
 			cfg.ResendUnchecked = unchecked
 			p, err := Start(context.Background(), cfg)
@@ -783,7 +795,7 @@ func TestProducerCrashBeforePersisted(t *testing.T) {
 				return
 			}
 			checkExactlyOnce(t, fake, frames)
-			if lists == 0 || st.FragmentsFoundStored != 1 || st.FragmentsPersisted != 6 {
+			if lists != tt.listDown+1 || st.FragmentsFoundStored != 1 || st.FragmentsPersisted != 6 {
 				t.Errorf("%d ListFragments calls, stats %+v", lists, st)
 			}
 		})
