@@ -201,9 +201,9 @@ func getMedia(ctx context.Context, cfg aws.Config, endpoint string, body any) (*
 
 // copyFragments copies the GetMedia stream r to w a whole fragment at a
 // time (each chunk ends after the Tags that follow its Cluster), stopping
-// after max fragments when max > 0. A chunk carrying the KVS error tags
+// after limit fragments when limit > 0. A chunk carrying the KVS error tags
 // ends the copy with that error.
-func copyFragments(w io.Writer, r io.Reader, max int) (n int, written int64, err error) {
+func copyFragments(w io.Writer, r io.Reader, limit int) (n int, written int64, err error) {
 	var pending bytes.Buffer
 	rd := mkv.NewReader(io.TeeReader(r, &pending), mkv.ReaderConfig{})
 	var flushed int64 // stream offset of pending's first byte
@@ -226,7 +226,7 @@ func copyFragments(w io.Writer, r io.Reader, max int) (n int, written int64, err
 		switch ev {
 		case mkv.EventHeader:
 			// The last chunk had no Tags after its Cluster.
-			if afterCluster && max > 0 && n >= max {
+			if afterCluster && limit > 0 && n >= limit {
 				return n, written, nil
 			}
 			afterCluster = false
@@ -248,7 +248,7 @@ func copyFragments(w io.Writer, r io.Reader, max int) (n int, written int64, err
 				if err := flush(rd.Offset()); err != nil {
 					return n, written, err
 				}
-				if max > 0 && n >= max {
+				if limit > 0 && n >= limit {
 					return n, written, nil
 				}
 			}

@@ -73,23 +73,23 @@ func getMediaChunks(t *testing.T, n int, withAfterTags bool) (stream []byte, end
 func TestCopyFragments(t *testing.T) {
 	for _, after := range []bool{true, false} {
 		stream, ends := getMediaChunks(t, 4, after)
-		for _, max := range []int{0, 1, 3} {
+		for _, limit := range []int{0, 1, 3} {
 			var out bytes.Buffer
-			n, written, err := copyFragments(&out, bytes.NewReader(stream), max)
+			n, written, err := copyFragments(&out, bytes.NewReader(stream), limit)
 			if err != nil {
-				t.Fatalf("after tags %v, max %d: %v", after, max, err)
+				t.Fatalf("after tags %v, limit %d: %v", after, limit, err)
 			}
 			want := 4
-			if max > 0 {
-				want = max
+			if limit > 0 {
+				want = limit
 			}
 			if n != want || int(written) != out.Len() {
-				t.Errorf("after tags %v, max %d: %d fragments, %d bytes", after, max, n, written)
+				t.Errorf("after tags %v, limit %d: %d fragments, %d bytes", after, limit, n, written)
 			}
 			// The output is exactly the first chunks, unchanged (a
 			// chunk without trailing Tags ends at its Cluster).
 			if !bytes.Equal(out.Bytes(), stream[:ends[want-1]]) {
-				t.Errorf("after tags %v, max %d: output is %d bytes, want the first %d", after, max, out.Len(), ends[want-1])
+				t.Errorf("after tags %v, limit %d: output is %d bytes, want the first %d", after, limit, out.Len(), ends[want-1])
 			}
 		}
 	}
