@@ -199,6 +199,9 @@ type stream struct {
 	deleted    bool
 }
 
+// syncFile makes a segment file's writes durable; tests replace it.
+var syncFile = (*os.File).Sync
+
 type pendingWrite struct {
 	f    *Fragment // the durable copy, indexed once synced
 	live *Fragment // the copy in the live buffer
@@ -614,7 +617,7 @@ func (st *stream) flush() {
 	var err error
 	for _, seg := range files {
 		seg.syncMu.Lock()
-		if e := seg.f.Sync(); e != nil && err == nil {
+		if e := syncFile(seg.f); e != nil && err == nil {
 			err = fmt.Errorf("archive: sync %s: %w", filepath.Base(seg.path), e)
 		}
 		seg.syncMu.Unlock()
