@@ -188,8 +188,9 @@ type Frame struct {
 }
 
 // Cluster is one complete Cluster, RFC 9559 §5.1.3. A Cluster returned by
-// Reader.Cluster is reused by the next call to Reader.Next; use Clone to
-// keep it.
+// Reader.Cluster is reused by the next call to Reader.Next, and its bytes
+// (Raw, Frames' Data) are then handed to a buffer pool that other Readers
+// draw from; use Clone to keep it.
 type Cluster struct {
 	// Timecode is the Cluster Timestamp in ticks.
 	Timecode uint64
