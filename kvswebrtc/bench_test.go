@@ -14,12 +14,18 @@ import (
 // running master on loopback takes to its first decodable video frame:
 // endpoint discovery, GetIceServerConfig, the signaling connection, offer
 // and answer, ICE, DTLS and the first key frame. It reports the median and
-// the 90th percentile (ms) over b.N joins, directly and relayed through
-// openkvs' TURN server over UDP and TCP. Run it with
+// the 90th percentile (ms) over b.N joins: direct (with and without TURN
+// servers configured, whose allocations slow gathering a little) and
+// relayed through openkvs' TURN server over UDP and TCP. Run it with
 //
 //	go test -run '^$' -bench TimeToFirstFrame -benchtime 20x ./kvswebrtc/
 func BenchmarkTimeToFirstFrame(b *testing.B) {
 	b.Run("direct", func(b *testing.B) { benchTTFF(b, loopPeer(b)) })
+	b.Run("direct-no-turn", func(b *testing.B) {
+		p := loopPeer(b)
+		p.NoTURN = true // no TURN allocations while gathering
+		benchTTFF(b, p)
+	})
 	b.Run("turn-udp", func(b *testing.B) {
 		p := loopPeer(b)
 		p.ForceTURN, p.TURNTransport = true, "udp"
