@@ -131,10 +131,14 @@ func (s *session) discontinuous(a, b *archive.Fragment) bool {
 
 func mediaPlaylist(s *session, tok string, win window) string {
 	var b strings.Builder
-	target := 1
+	// Every EXTINF, rounded, must be at most the target duration, and a
+	// live playlist's target must not change (RFC 8216 §4.3.3.1):
+	// take the longest fragment the session has shown.
+	longest := win.longest
 	for _, f := range win.frags {
-		target = max(target, int(math.Round(f.Duration.Seconds())))
+		longest = max(longest, f.Duration)
 	}
+	target := max(int(math.Round(longest.Seconds())), 1)
 	version := 7
 	if s.Container == containerTS {
 		version = 3

@@ -400,6 +400,9 @@ type window struct {
 	// discSeq counts the discontinuities before frags[0] and at its
 	// start (HLS EXT-X-DISCONTINUITY-SEQUENCE, RFC 8216 §4.3.3.3).
 	discSeq int
+	// longest is the longest fragment duration the session has shown,
+	// so that a live EXT-X-TARGETDURATION does not shrink (§4.3.3.1).
+	longest time.Duration
 	// complete: no fragment will be added (HLS EXT-X-ENDLIST, DASH
 	// static).
 	complete bool
@@ -458,12 +461,16 @@ func (h *sessions) replayWindow(s *session) (window, error) {
 	}
 	seq := max(len(all)-s.MaxResults, 0)
 	disc := 0
+	var longest time.Duration
+	for _, f := range all {
+		longest = max(longest, f.Duration)
+	}
 	for i := 1; i <= seq; i++ {
 		if s.discontinuous(all[i-1], all[i]) {
 			disc++
 		}
 	}
-	return window{frags: all[seq:], seq: seq, discSeq: disc, complete: complete}, nil
+	return window{frags: all[seq:], seq: seq, discSeq: disc, longest: longest, complete: complete}, nil
 }
 
 // liveCache remembers, per LIVE session token, how far the session's
@@ -483,6 +490,7 @@ type liveState struct {
 	// tailDisc says which tail fragments follow one.
 	disc     int
 	tailDisc []bool
+	longest  time.Duration
 }
 
 const maxLiveSessions = 8192
@@ -524,6 +532,7 @@ func (c *liveCache) window(a *archive.Archive, s *session, token string) (window
 			st.disc++
 		}
 		st.last = f.Number
+		st.longest = max(st.longest, f.Duration)
 		st.count++
 		st.tail = append(st.tail, f)
 		st.tailDisc = append(st.tailDisc, d)
@@ -539,7 +548,7 @@ func (c *liveCache) window(a *archive.Archive, s *session, token string) (window
 			disc--
 		}
 	}
-	return window{frags: slices.Clone(st.tail), seq: st.count - len(st.tail), discSeq: disc}, nil
+	return window{frags: slices.Clone(st.tail), seq: st.count - len(st.tail), discSeq: disc, longest: st.longest}, nil
 }
 
 // fragmentOf returns the fragment named by the FragmentNumber query
