@@ -133,7 +133,7 @@ type Fragment struct {
 
 	cluster []byte    // in-memory copy (live buffer), else nil
 	seg     *segment  // where the Cluster bytes are on disk
-	off     int64     //
+	off     int64     // offset of the Cluster bytes in seg
 	state   liveState // of a live copy; guarded by its stream's mu
 }
 
