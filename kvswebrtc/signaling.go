@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ const (
 
 // ErrClosed is returned by Send once Run has ended.
 var ErrClosed = errors.New("kvswebrtc: signaling client closed")
+
+// ErrReplaced is returned by Run when the service closed the connection
+// because another one with the same client id (or a second master)
+// connected: reconnecting would only push that one out in turn.
+var ErrReplaced = errors.New("kvswebrtc: signaling connection replaced by a newer one")
 
 // SignalingConfig configures a SignalingClient.
 type SignalingConfig struct {
@@ -181,8 +187,9 @@ func (c *SignalingClient) Channel() Channel {
 
 // Run connects and keeps the client connected until ctx ends, then closes
 // the connection and returns ctx's error. It returns early with an error
-// if the first connection attempt fails, or if a reconnection finds the
-// channel gone (404 ResourceNotFoundException: it was deleted).
+// if the first connection attempt fails, if a reconnection finds the
+// channel gone (404 ResourceNotFoundException: it was deleted), or with
+// ErrReplaced.
 func (c *SignalingClient) Run(ctx context.Context) error {
 	defer func() {
 		c.mu.Lock()
@@ -202,8 +209,9 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 			c.cfg.OnConnect(n)
 		}
 		connected := time.Now()
-		goAway := c.serve(ctx, conn)
+		end := c.serve(ctx, conn)
 		c.setConn(nil)
+		goAway := end == endAsked
 		if time.Since(connected) >= stableConnection {
 			backoff = c.cfg.MinBackoff
 		}
@@ -212,6 +220,9 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 		}
 		if c.cfg.OnDisconnect != nil {
 			c.cfg.OnDisconnect(goAway)
+		}
+		if end == endReplaced {
+			return ErrReplaced
 		}
 		if goAway && c.cfg.ControlPlane != nil {
 			c.rediscover(ctx)
@@ -289,10 +300,18 @@ func (c *SignalingClient) dial(ctx context.Context) (*websocket.Conn, error) {
 	return conn, nil
 }
 
-// serve reads conn until it fails or ctx ends, pinging it meanwhile. It
-// reports whether the service asked for the reconnection (GO_AWAY or
-// RECONNECT_ICE_SERVER).
-func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAway bool) {
+// connEnd is how a connection ended.
+type connEnd int
+
+const (
+	endDropped  connEnd = iota // broken, closed or ctx ended
+	endAsked                   // GO_AWAY or RECONNECT_ICE_SERVER
+	endReplaced                // a newer connection with the same client id took over
+)
+
+// serve reads conn until it fails or ctx ends, pinging it meanwhile, and
+// says how it ended.
+func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) connEnd {
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pingDone := make(chan struct{})
@@ -312,10 +331,15 @@ func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAw
 	for {
 		_, data, err := conn.Read(connCtx)
 		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) && strings.Contains(strings.ToLower(ce.Reason), "replaced") {
+				c.log.Warn("signaling connection replaced by a newer one with the same client id", "reason", ce.Reason)
+				return endReplaced
+			}
 			if ctx.Err() == nil {
 				c.log.Info("signaling connection lost", "err", err)
 			}
-			return false
+			return endDropped
 		}
 		m, err := DecodeMessage(data)
 		if err != nil {
@@ -324,7 +348,7 @@ func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAw
 		}
 		if m.Type == GoAway {
 			c.log.Info("signaling GO_AWAY: reconnecting")
-			return true
+			return endAsked
 		}
 		if m.Type == ReconnectICEServer {
 			// As the KVS C SDK does: fetch the TURN servers again and
@@ -336,11 +360,11 @@ func (c *SignalingClient) serve(ctx context.Context, conn *websocket.Conn) (goAw
 		select {
 		case c.msgs <- m:
 		case <-ctx.Done():
-			return false
+			return endDropped
 		}
 		if m.Type == ReconnectICEServer {
 			c.log.Info("signaling RECONNECT_ICE_SERVER: reconnecting")
-			return true
+			return endAsked
 		}
 	}
 }

@@ -257,3 +257,33 @@ func TestParseAPIError(t *testing.T) {
 		}
 	}
 }
+
+// TestSignalingReplaced connects a second viewer with the same client id:
+// the first one's Run ends with ErrReplaced instead of reconnecting (and
+// pushing the second one out), and the second one gets the master's
+// messages.
+func TestSignalingReplaced(t *testing.T) {
+	r := newRig(t, testserver.Options{})
+	master := r.signaling(RoleMaster, "", nil)
+	goRun(t, master.Run)
+	connected := make(chan int, 1)
+	first := r.signaling(RoleViewer, "dup", func(c *SignalingConfig) { c.OnConnect = func(n int) { connected <- n } })
+	done := make(chan error, 1)
+	go func() { done <- first.Run(context.Background()) }()
+	<-connected
+	second := r.signaling(RoleViewer, "dup", nil)
+	goRun(t, second.Run)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrReplaced) {
+			t.Fatalf("first viewer's Run = %v, want ErrReplaced", err)
+		}
+	case <-timeoutCh(t):
+		t.Fatal("first viewer not replaced")
+	}
+	answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: "v=0\r\n"}
+	if err := master.SendSessionDescription(context.Background(), "dup", answer); err != nil {
+		t.Fatal(err)
+	}
+	recvType(t, second, SDPAnswer)
+}
