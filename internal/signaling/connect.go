@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -125,16 +126,54 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// Bytes the client sent after its request are already in net/http's
 	// reader: they must be in the new reader's buffer (websocket.Accept
 	// keeps what is buffered and reads the rest from conn).
-	br := bufio.NewReaderSize(conn, connReadBuffer)
+	br := bufio.NewReaderSize(&burstReader{r: conn}, connReadBuffer)
 	if n := brw.Reader.Buffered(); n > 0 {
 		early, _ := brw.Reader.Peek(n)
-		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(n, connReadBuffer))
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), &burstReader{r: conn}), max(n, connReadBuffer))
 		if _, err := br.Peek(n); err != nil {
 			conn.Close()
 			return nil, nil, err
 		}
 	}
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, connWriteBuffer)), nil
+}
+
+// burstReader reads from r into a pooled buffer of burstSize and hands it
+// out in the small pieces asked for: a frame larger than the connection's
+// read buffer takes one read system call instead of two, and an idle
+// connection holds no buffer (it goes back to the pool once drained).
+type burstReader struct {
+	r    io.Reader
+	buf  *[]byte // pooled; nil when drained
+	rest []byte  // unread part of *buf
+}
+
+// burstSize holds any signaling frame within the default limits.
+const burstSize = 16 << 10
+
+var burstBuffers = sync.Pool{New: func() any { b := make([]byte, burstSize); return &b }}
+
+// Read implements io.Reader. websocket.Conn reads from one goroutine.
+func (b *burstReader) Read(p []byte) (int, error) {
+	if len(b.rest) == 0 {
+		if len(p) >= burstSize {
+			return b.r.Read(p)
+		}
+		buf := burstBuffers.Get().(*[]byte)
+		n, err := b.r.Read(*buf)
+		if n == 0 {
+			burstBuffers.Put(buf)
+			return 0, err
+		}
+		b.buf, b.rest = buf, (*buf)[:n]
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	if len(b.rest) == 0 {
+		burstBuffers.Put(b.buf)
+		b.buf, b.rest = nil, nil
+	}
+	return n, nil
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
