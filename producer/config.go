@@ -78,7 +78,9 @@ type Config struct {
 	KeyFrameTrack uint64
 	// StartTime is the wall-clock time of PTS 0: a frame's absolute
 	// (producer) timestamp is StartTime + Frame.PTS. Defaults to the time
-	// Start is called.
+	// Start is called. The service rejects fragments dated too far ahead
+	// of its clock (INVALID_PRODUCER_TIMESTAMP), so a source read faster
+	// than real time, such as a file, should start in the past.
 	StartTime time.Time
 	// FragmentDuration is the shortest fragment: a key frame starts a new
 	// fragment only this long after the current one started. Defaults to

@@ -81,6 +81,9 @@ func TestPutMediaGetMedia(t *testing.T) {
 	mkvFile := makeMedia(t, "in.mkv", "-f", "lavfi", "-i", "sine", "-t", "3", "-c:v", "libx264", "-g", "25", "-c:a", "aac")
 	h264File := makeMedia(t, "in.h264", "-t", "2", "-c:v", "libx264", "-g", "25", "-bf", "0")
 	h265File := makeMedia(t, "in.bin", "-t", "2", "-c:v", "libx265", "-x265-params", "keyint=25:min-keyint=25:bframes=0:log-level=error", "-f", "hevc")
+	// Longer than the service lets producer timestamps run ahead of its
+	// clock: put-media dates a file so that it ends now.
+	longFile := makeMedia(t, "long.h264", "-t", "15", "-s", "160x120", "-c:v", "libx264", "-g", "25", "-bf", "0")
 	stdin, err := os.ReadFile(mkvFile)
 	if err != nil {
 		t.Fatal(err)
@@ -96,6 +99,7 @@ func TestPutMediaGetMedia(t *testing.T) {
 		{"annexb h264", []string{"--metadata", "site=lab-7", h264File}, nil, 2, []string{"h264:50"}},
 		{"annexb h265 with --codec and --fps", []string{"--codec", "h265", "--fps", "25", h265File}, nil, 2, []string{"hevc:50"}},
 		{"stdin", []string{"-"}, stdin, 3, probeFrames(t, mkvFile)},
+		{"15 s file sent at once", []string{longFile}, nil, 15, []string{"h264:375"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			stream := strings.ReplaceAll(tt.name, " ", "-")

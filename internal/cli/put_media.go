@@ -93,6 +93,18 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 	if err != nil {
 		return err
 	}
+	pace := o.realtime || o.loop
+	// A file sent faster than real time must not carry producer
+	// timestamps ahead of the service's clock (INVALID_PRODUCER_TIMESTAMP):
+	// it is dated so that it ends now.
+	start := time.Now()
+	if isFile && !pace {
+		d, err := mediaDuration(o, arg)
+		if err != nil {
+			return err
+		}
+		start = start.Add(-d - time.Second)
+	}
 	var meta [][2]string
 	for _, m := range o.metadata {
 		k, v, ok := strings.Cut(m, "=")
@@ -104,14 +116,14 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 
 	// Sending outlives Ctrl-C: the input stops, the buffer is flushed.
 	sendCtx := context.WithoutCancel(ctx)
-	pace := o.realtime || o.loop
 	var p *producer.Producer
 	var prog *progress
-	start := func(tracks []producer.Track) error {
+	startProducer := func(tracks []producer.Track) error {
 		p, err = producer.Start(sendCtx, producer.Config{
 			AWS:        cfg,
 			StreamName: o.stream,
 			Tracks:     tracks,
+			StartTime:  start,
 			// A file or pipe waits for the network; live pacing drops.
 			Offline: !pace,
 			OnError: func(err error) {
@@ -152,7 +164,7 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		}
 		return p.PutFrame(ctx, f)
 	}
-	srcErr := src(ctx, start, put)
+	srcErr := src(ctx, startProducer, put)
 	if p == nil {
 		if srcErr == nil {
 			srcErr = errors.New("no media in the input")
@@ -172,6 +184,28 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		return srcErr
 	}
 	return closeErr
+}
+
+// mediaDuration returns how long the media in a file lasts: the span of
+// its frame timestamps (MKV) or its access units at the frame rate
+// (Annex-B).
+func mediaDuration(o *putMediaOptions, arg string) (time.Duration, error) {
+	src, _, err := openSource(streams{}, &putMediaOptions{codec: o.codec, fps: o.fps}, arg)
+	if err != nil {
+		return 0, err
+	}
+	var first, last time.Duration = -1, 0
+	err = src(context.Background(), func([]producer.Track) error { return nil }, func(f producer.Frame) error {
+		if first < 0 {
+			first = f.PTS
+		}
+		last = max(last, f.PTS)
+		return nil
+	})
+	if err != nil || first < 0 {
+		return 0, err
+	}
+	return last - first, nil
 }
 
 // createStreamIfMissing creates the stream unless it exists.
