@@ -144,6 +144,7 @@ const (
 	liveOnly    liveState = iota // never written to disk
 	livePending                  // written, not yet synced
 	liveDurable                  // synced and indexed
+	liveCached                   // read back from disk for readers
 )
 
 // ServerTime is when the server started receiving the fragment.
@@ -479,6 +480,15 @@ func (st *stream) publish(f *Fragment, maxN int, maxBytes int64) error {
 	if st.deleted {
 		return ErrStreamDeleted
 	}
+	st.addLive(f, maxN, maxBytes)
+	close(st.notify)
+	st.notify = make(chan struct{})
+	return nil
+}
+
+// addLive inserts f into the live buffer in number order and applies the
+// per-stream bounds. Callers hold mu.
+func (st *stream) addLive(f *Fragment, maxN int, maxBytes int64) {
 	n := len(st.ring)
 	if n == 0 || st.ring[n-1].Number.Less(f.Number) {
 		st.ring = append(st.ring, f)
@@ -493,9 +503,6 @@ func (st *stream) publish(f *Fragment, maxN int, maxBytes int64) error {
 	for len(st.ring) > 1 && (len(st.ring) > maxN || st.ringBytes > maxBytes) {
 		st.dropLive(0)
 	}
-	close(st.notify)
-	st.notify = make(chan struct{})
-	return nil
 }
 
 // dropLive removes the i-th fragment from the live buffer. Callers hold mu.
@@ -635,7 +642,8 @@ func (st *stream) flush() {
 		p.live.state = liveDurable
 	}
 	if err == nil && !st.a.cfg.LiveKeepsDurable {
-		// Readers find these in the index now, and read them from disk.
+		// Readers find these in the index now, and read them from disk
+		// (ReadCluster keeps a copy of recent ones while they are read).
 		for i := 0; i < len(st.ring); {
 			if st.ring[i].state == liveDurable {
 				st.dropLive(i)

@@ -49,7 +49,7 @@ func (a *Archive) oldestEvictable() (*stream, Number, bool) {
 			switch f.state {
 			case livePending:
 				continue
-			case liveDurable:
+			case liveDurable, liveCached:
 				class = 0
 			}
 			if class < bestClass || (class == bestClass && f.Number.Less(bestNum)) {

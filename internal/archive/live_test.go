@@ -145,3 +145,51 @@ func equalNumbers(a, b []Number) bool {
 	}
 	return true
 }
+
+// TestReadClusterKeepsRecent: a recent durable fragment read from disk is
+// kept in memory for the next reader; an old one is not.
+func TestReadClusterKeepsRecent(t *testing.T) {
+	a := openTest(t, t.TempDir(), Config{LiveFragments: 2})
+	var frags []*Fragment
+	for _, p := range []string{"old", "mid", "new"} {
+		put(t, a, "cam", time.Now(), []byte(p), true)
+		f, err := a.Latest("cam")
+		if err != nil || f == nil {
+			t.Fatalf("Latest: %v %v", f, err)
+		}
+		frags = append(frags, f)
+	}
+	if l := liveNumbers(a, "cam"); len(l) != 0 {
+		t.Fatalf("live buffer %v before any read", l)
+	}
+	for _, tc := range []struct {
+		f    *Fragment
+		want string
+		kept bool
+	}{{frags[0], "old", false}, {frags[2], "new", true}, {frags[1], "mid", true}} {
+		c1, err := a.ReadCluster("cam", tc.f)
+		if err != nil || string(c1) != tc.want {
+			t.Fatalf("ReadCluster = %q, %v; want %q", c1, err, tc.want)
+		}
+		c2, _ := a.ReadCluster("cam", tc.f)
+		if same := &c1[0] == &c2[0]; same != tc.kept {
+			t.Errorf("%s: second read served from memory: %v, want %v", tc.want, same, tc.kept)
+		}
+	}
+	if l := liveNumbers(a, "cam"); len(l) != 2 || l[0] != frags[1].Number || l[1] != frags[2].Number {
+		t.Fatalf("live buffer %v, want the two newest", l)
+	}
+	if got := a.liveTotal.Load(); got != int64(len("mid")+len("new")) {
+		t.Fatalf("live bytes %d", got)
+	}
+	// Next still walks every fragment once, in order.
+	if got := readAll(t, a, "cam"); len(got) != 3 || string(got[0]) != "old" || string(got[2]) != "new" {
+		t.Fatalf("read %q", got)
+	}
+	if err := a.DeleteStream("cam"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.liveTotal.Load(); got != 0 {
+		t.Fatalf("live bytes %d after DeleteStream", got)
+	}
+}

@@ -178,6 +178,9 @@ func (a *Archive) List(stream string, kind TimeKind, start, end time.Time, n Num
 // ReadCluster returns the Cluster bytes of f (a fragment returned by this
 // archive): from memory for live fragments, else from its segment file. It
 // returns ErrNotFound if the fragment expired or was deleted meanwhile.
+// A recent durable fragment read from disk is kept in the live buffer
+// (within its bounds), so that the many viewers of a live stream's newest
+// fragments do not each read it from disk.
 func (a *Archive) ReadCluster(stream string, f *Fragment) ([]byte, error) {
 	if f.cluster != nil {
 		return f.cluster, nil
@@ -195,6 +198,10 @@ func (a *Archive) ReadCluster(stream string, f *Fragment) ([]byte, error) {
 		st.mu.Unlock()
 		return nil, ErrNotFound
 	}
+	if c := st.liveCopy(f.Number); c != nil {
+		st.mu.Unlock()
+		return c, nil
+	}
 	seg.refs++
 	st.mu.Unlock()
 	buf := make([]byte, f.Size)
@@ -204,9 +211,35 @@ func (a *Archive) ReadCluster(stream string, f *Fragment) ([]byte, error) {
 	if seg.removed && seg.refs == 0 {
 		seg.f.Close()
 	}
+	cache := err == nil && !seg.removed && !st.deleted && st.recent(f.Number) && st.liveCopy(f.Number) == nil
+	if cache {
+		c := *f
+		c.cluster, c.seg, c.state = buf, nil, liveCached
+		st.addLive(&c, a.cfg.LiveFragments, a.cfg.LiveBytes)
+	}
 	st.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("archive: read fragment %s: %w", f.Number, err)
 	}
+	if cache {
+		a.trimLive()
+	}
 	return buf, nil
+}
+
+// liveCopy returns the in-memory Cluster of fragment n, or nil. Callers
+// hold mu.
+func (st *stream) liveCopy(n Number) []byte {
+	i := sort.Search(len(st.ring), func(i int) bool { return !st.ring[i].Number.Less(n) })
+	if i < len(st.ring) && st.ring[i].Number == n {
+		return st.ring[i].cluster
+	}
+	return nil
+}
+
+// recent reports whether durable fragment n is among the stream's newest
+// LiveFragments, the ones live readers ask for. Callers hold mu.
+func (st *stream) recent(n Number) bool {
+	i := sort.Search(len(st.index), func(i int) bool { return !st.index[i].Number.Less(n) })
+	return i < len(st.index) && len(st.index)-i <= st.a.cfg.LiveFragments
 }
