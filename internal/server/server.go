@@ -215,21 +215,31 @@ func (s *Server) CAPath() string {
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Open both listeners before serving either: the endpoints handed out
+	// on one name the other's port.
 	if config.Enabled(s.cfg.Listen) {
 		ln, err := net.Listen("tcp", s.cfg.Listen)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
 		}
 		s.httpLn = ln
-		s.serve(ln)
 	}
 	if config.Enabled(s.cfg.TLSListen) {
 		ln, err := net.Listen("tcp", s.cfg.TLSListen)
 		if err != nil {
+			if s.httpLn != nil {
+				s.httpLn.Close()
+				s.httpLn = nil
+			}
 			return fmt.Errorf("listen %s: %w", s.cfg.TLSListen, err)
 		}
 		s.tlsLn = ln
 		s.ep.tlsPort = ln.Addr().(*net.TCPAddr).Port
+	}
+	if s.httpLn != nil {
+		s.serve(s.httpLn)
+	}
+	if s.tlsLn != nil {
 		tcfg := &tls.Config{
 			Certificates: []tls.Certificate{s.tls.Certificate},
 			MinVersion:   tls.VersionTLS12,
@@ -237,7 +247,7 @@ func (s *Server) Start() error {
 			// libwebsockets) negotiate http/1.1 or nothing.
 			NextProtos: []string{"h2", "http/1.1"},
 		}
-		s.serve(tls.NewListener(ln, tcfg))
+		s.serve(tls.NewListener(s.tlsLn, tcfg))
 	}
 	return nil
 }

@@ -124,25 +124,27 @@ func (s *Server) startTURN() (*turnserver.Server, error) {
 }
 
 // listenUDPAndTCP opens a UDP socket and a TCP listener on addr; with port
-// 0, both on the same kernel-chosen port when it is free for TCP too.
+// 0, both on one kernel-chosen port. The TCP port is chosen first, because
+// TCP ports are the scarce ones (every outgoing connection holds one) and a
+// UDP socket on the same number is almost always free.
 func listenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("turn: listen %q: %w", addr, err)
 	}
 	for attempt := 0; ; attempt++ {
-		udp, err := net.ListenPacket("udp4", addr)
+		tcp, err := net.Listen("tcp4", addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("turn: listen udp %s: %w", addr, err)
+			return nil, nil, fmt.Errorf("turn: listen tcp %s: %w", addr, err)
 		}
-		got := strconv.Itoa(udp.LocalAddr().(*net.UDPAddr).Port)
-		tcp, err := net.Listen("tcp4", net.JoinHostPort(host, got))
+		got := net.JoinHostPort(host, strconv.Itoa(tcp.Addr().(*net.TCPAddr).Port))
+		udp, err := net.ListenPacket("udp4", got)
 		if err == nil {
 			return udp, tcp, nil
 		}
-		udp.Close()
-		if port != "0" || attempt == 4 {
-			return nil, nil, fmt.Errorf("turn: listen tcp %s: %w", net.JoinHostPort(host, got), err)
+		tcp.Close()
+		if port != "0" || attempt == 49 {
+			return nil, nil, fmt.Errorf("turn: listen udp %s: %w", got, err)
 		}
 	}
 }
