@@ -1,82 +1,17 @@
 package producer
 
 import (
-	"bufio"
 	"context"
-	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+
+	"github.com/openkvs/openkvs/internal/testserver"
 )
-
-// serve is a real `openkvs serve` child process.
-type serve struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startServe runs bin serve on dir at addr and waits until it listens.
-func startServe(t *testing.T, bin, dir, addr string) *serve {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--listen", addr, "--tls-listen", "off",
-		"--turn=false", "--credentials", testAKID+":"+testSecret, "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &serve{cmd: cmd, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), ": HTTP  ") {
-				close(ready)
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(s.done)
-	}()
-	t.Cleanup(s.kill)
-	select {
-	case <-ready:
-	case <-s.done:
-		t.Fatal("openkvs serve exited before listening")
-	case <-time.After(30 * time.Second):
-		t.Fatal("openkvs serve did not start listening")
-	}
-	return s
-}
-
-func (s *serve) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
-
-func (s *serve) stop(t *testing.T) {
-	t.Helper()
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("openkvs serve did not stop")
-	}
-}
 
 // TestProducerSurvivesKill9 streams ffmpeg-made media to the real openkvs
 // binary, kills it with SIGKILL while fragments are in flight, restarts it
@@ -90,12 +25,7 @@ func TestProducerSurvivesKill9(t *testing.T) {
 		"-t", "8", "-c:v", "libx264", "-g", "25", "-c:a", "aac")
 	tracks, frames := sourceFrames(t, media)
 
-	bin := filepath.Join(t.TempDir(), "openkvs")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/openkvs")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := testserver.Build(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +33,7 @@ func TestProducerSurvivesKill9(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	dir := t.TempDir()
-	srv := startServe(t, bin, dir, addr)
+	srv := testserver.StartProcess(t, bin, dir, addr, "--credentials", testAKID+":"+testSecret)
 
 	awsCfg := aws.Config{
 		Region: testRegion, BaseEndpoint: aws.String("http://" + addr),
@@ -142,8 +72,8 @@ func TestProducerSurvivesKill9(t *testing.T) {
 			t.Fatalf("no PERSISTED ack; stats %+v", p.Stats())
 		}
 	}
-	srv.kill()
-	srv = startServe(t, bin, dir, addr)
+	srv.Kill()
+	srv = testserver.StartProcess(t, bin, dir, addr, "--credentials", testAKID+":"+testSecret)
 	for _, f := range frames[half:] {
 		if err := p.PutFrame(ctx, f); err != nil {
 			t.Fatal(err)
@@ -154,7 +84,7 @@ func TestProducerSurvivesKill9(t *testing.T) {
 	if err := p.Close(cctx); err != nil {
 		t.Fatalf("Close: %v; stats %+v", err, p.Stats())
 	}
-	srv.stop(t)
+	srv.Stop(t)
 
 	st := p.Stats()
 	got, n := archivedFrames(t, dir, "cam1")

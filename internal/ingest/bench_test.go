@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/openkvs/openkvs/internal/ingest"
+	"github.com/openkvs/openkvs/internal/testserver"
 	"github.com/openkvs/openkvs/media/mkv"
 )
 
@@ -259,12 +258,7 @@ func splitCluster(c []byte, frames []mkv.Frame) [][]byte {
 // 2 Mbit/s camera (250 KB; the parser keeps its buffer for the next one).
 func BenchmarkPutMediaIdleMemory(b *testing.B) {
 	const conns = 300
-	bin := filepath.Join(b.TempDir(), "openkvs")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/openkvs")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		b.Fatalf("go build: %v", err)
-	}
+	bin := testserver.Build(b)
 	for _, bc := range []struct {
 		name          string
 		frames, bytes int
@@ -274,9 +268,9 @@ func BenchmarkPutMediaIdleMemory(b *testing.B) {
 			sy.cluster(b, 0, bc.frames, bc.bytes)
 			body := sy.take()
 			for range b.N {
-				p := startServe(b, bin, b.TempDir())
+				p := testserver.StartProcess(b, bin, b.TempDir(), "127.0.0.1:0", "--credentials", testAKID+":"+testSecret)
 				kvs := kinesisvideo.NewFromConfig(aws.Config{
-					Region: testRegion, BaseEndpoint: aws.String(p.url),
+					Region: testRegion, BaseEndpoint: aws.String(p.URL),
 					Credentials: credentials.NewStaticCredentialsProvider(testAKID, testSecret, ""),
 				})
 				for i := range conns {
@@ -288,14 +282,14 @@ func BenchmarkPutMediaIdleMemory(b *testing.B) {
 				}
 				// Warm up: one connection to the end, so lazily built
 				// state is not counted.
-				warm := startPutMedia(b, nil, p.url, putOptions{name: "idle-000"})
+				warm := startPutMedia(b, nil, p.URL, putOptions{name: "idle-000"})
 				_ = warm.write(body)
 				warm.close()
 				warm.rest()
-				before := rss(b, p.cmd.Process.Pid)
+				before := rss(b, p.Pid())
 				var open []*session
 				for i := range conns {
-					s := startPutMedia(b, nil, p.url, putOptions{name: fmt.Sprintf("idle-%03d", i)})
+					s := startPutMedia(b, nil, p.URL, putOptions{name: fmt.Sprintf("idle-%03d", i)})
 					_ = s.write(body)
 					for _, want := range []string{"BUFFERING", "RECEIVED", "PERSISTED"} {
 						if a, ok := s.next(); !ok || a.EventType != want {
@@ -304,12 +298,12 @@ func BenchmarkPutMediaIdleMemory(b *testing.B) {
 					}
 					open = append(open, s)
 				}
-				after := rss(b, p.cmd.Process.Pid)
+				after := rss(b, p.Pid())
 				b.ReportMetric(float64(after-before)/conns/1024, "KB/idle-stream")
 				for _, s := range open {
 					s.close()
 				}
-				p.kill()
+				p.Kill()
 			}
 		})
 	}

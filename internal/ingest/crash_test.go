@@ -1,89 +1,19 @@
 package ingest_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/testserver"
 )
-
-// serveProcess is a real `openkvs serve` child process.
-type serveProcess struct {
-	cmd  *exec.Cmd
-	url  string
-	done chan struct{}
-}
-
-// startServe runs bin serve on dir and waits for its HTTP address.
-func startServe(t testing.TB, bin, dir string) *serveProcess {
-	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--tls-listen", "off",
-		"--turn=false", "--credentials", testAKID+":"+testSecret, "--log-level", "warn")
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{cmd: cmd, done: make(chan struct{})}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if _, u, ok := strings.Cut(sc.Text(), ": HTTP  "); ok {
-				select {
-				case urls <- strings.TrimSpace(u):
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-	}()
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.kill() })
-	select {
-	case p.url = <-urls:
-	case <-p.done:
-		t.Fatal("openkvs serve exited before listening")
-	case <-time.After(30 * time.Second):
-		t.Fatal("openkvs serve did not start listening")
-	}
-	return p
-}
-
-func (p *serveProcess) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-// stop ends the server gracefully and waits for it.
-func (p *serveProcess) stop(t testing.TB) {
-	t.Helper()
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("openkvs serve did not stop")
-	}
-}
 
 // TestPutMediaKill9 builds the real openkvs binary, ingests into it, kills
 // it with SIGKILL in the middle of the upload, restarts it on the same data
@@ -93,16 +23,11 @@ func TestPutMediaKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the openkvs binary")
 	}
-	bin := filepath.Join(t.TempDir(), "openkvs")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/openkvs")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
-	}
+	bin := testserver.Build(t)
 	dir := t.TempDir()
-	srv := startServe(t, bin, dir)
+	srv := testserver.StartProcess(t, bin, dir, "127.0.0.1:0", "--credentials", testAKID+":"+testSecret)
 	kvs := kinesisvideo.NewFromConfig(aws.Config{
-		Region: testRegion, BaseEndpoint: aws.String(srv.url),
+		Region: testRegion, BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(testAKID, testSecret, ""),
 	})
 	if _, err := kvs.CreateStream(context.Background(), &kinesisvideo.CreateStreamInput{
@@ -114,7 +39,7 @@ func TestPutMediaKill9(t *testing.T) {
 	// The producer: clusters of 64 KiB as fast as the server takes them.
 	var mu sync.Mutex
 	sent := map[uint64][]byte{} // cluster timecode → Cluster bytes
-	s := startPutMedia(t, nil, srv.url, putOptions{name: "crash"})
+	s := startPutMedia(t, nil, srv.URL, putOptions{name: "crash"})
 	if s.status != 200 {
 		t.Fatalf("status %d: %s", s.status, s.errMsg)
 	}
@@ -145,7 +70,7 @@ func TestPutMediaKill9(t *testing.T) {
 			t.Fatalf("ERROR ack: %s", a.raw)
 		}
 	}
-	srv.kill() // mid-upload: the producer is still writing
+	srv.Kill() // mid-upload: the producer is still writing
 	for a := range s.acks {
 		if a.EventType == "PERSISTED" {
 			persisted[a.number()] = a.tc()
@@ -154,14 +79,14 @@ func TestPutMediaKill9(t *testing.T) {
 	s.body.CloseWithError(io.ErrClosedPipe)
 
 	// Restart on the same dir; the producer resumes on a new connection.
-	srv = startServe(t, bin, dir)
-	s2 := startPutMedia(t, nil, srv.url, putOptions{name: "crash"})
+	srv = testserver.StartProcess(t, bin, dir, "127.0.0.1:0", "--credentials", testAKID+":"+testSecret)
+	s2 := startPutMedia(t, nil, srv.URL, putOptions{name: "crash"})
 	resume := newSynth(t, 1)
 	resume.cluster(t, 1_000_000, 4, 1000)
 	_ = s2.write(resume.take())
 	s2.close()
 	expectEvents(t, s2.rest(), "BUFFERING", "RECEIVED", "PERSISTED")
-	srv.stop(t)
+	srv.Stop(t)
 
 	arch, err := archive.Open(archive.Config{Dir: dir, SweepInterval: -1})
 	if err != nil {
