@@ -200,9 +200,6 @@ type stream struct {
 	deleted    bool
 }
 
-// syncFile makes a segment file's writes durable; tests replace it.
-var syncFile = (*os.File).Sync
-
 type pendingWrite struct {
 	f    *Fragment // the durable copy, indexed once synced
 	live *Fragment // the copy in the live buffer
@@ -624,7 +621,7 @@ func (st *stream) flush() {
 	var err error
 	for _, seg := range files {
 		seg.syncMu.Lock()
-		if e := syncFile(seg.f); e != nil && err == nil {
+		if e := seg.f.Sync(); e != nil && err == nil {
 			err = fmt.Errorf("archive: sync %s: %w", filepath.Base(seg.path), e)
 		}
 		seg.syncMu.Unlock()

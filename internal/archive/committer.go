@@ -2,67 +2,106 @@ package archive
 
 import "sync"
 
-// committer makes written records durable. Each stream with unsynced
-// records gets one flush at a time: a write that arrives while its stream
-// is being synced waits for the next flush of that stream, which then
-// covers every record written meanwhile. Streams are synced independently
-// (at most maxParallel at once), so the file system merges concurrent
-// syncs into shared journal commits, and one slow sync delays only its own
-// stream, not the others' next commit.
+// committer is the group-commit loop: writers append records and enqueue
+// their stream; the loop takes every queued stream at once and syncs them
+// in parallel. Writes that arrive while a batch is being synced wait for the
+// next batch, so under load each sync covers many fragments and streams.
 type committer struct {
-	sem chan struct{} // bounds concurrent flushes
+	maxParallel int
 
 	mu     sync.Mutex
-	active map[*stream]bool // being flushed; true: flush again afterwards
+	queued map[*stream]struct{}
+	order  []*stream
 	closed bool
-	wg     sync.WaitGroup
+
+	wake chan struct{}
+	quit chan struct{}
+	done chan struct{}
 }
 
 func newCommitter(maxParallel int) *committer {
-	return &committer{sem: make(chan struct{}, maxParallel), active: make(map[*stream]bool)}
+	c := &committer{
+		maxParallel: maxParallel,
+		queued:      make(map[*stream]struct{}),
+		wake:        make(chan struct{}, 1),
+		quit:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	go c.loop()
+	return c
 }
 
-// enqueue asks for st's pending writes to be synced.
 func (c *committer) enqueue(st *stream) {
 	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		st.flush() // no more background flushes: sync in the caller
-		return
+	if _, ok := c.queued[st]; !ok {
+		c.queued[st] = struct{}{}
+		c.order = append(c.order, st)
 	}
-	if _, ok := c.active[st]; ok {
-		c.active[st] = true
-		c.mu.Unlock()
-		return
-	}
-	c.active[st] = false
-	c.wg.Add(1)
+	closed := c.closed
 	c.mu.Unlock()
-	go c.flushLoop(st)
+	if closed {
+		// The loop is gone; sync in the caller.
+		st.flush()
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
-// flushLoop flushes st until no write arrived during its last flush.
-func (c *committer) flushLoop(st *stream) {
-	defer c.wg.Done()
-	c.sem <- struct{}{}
-	defer func() { <-c.sem }()
+func (c *committer) take() []*stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	batch := c.order
+	c.order = nil
+	clear(c.queued)
+	return batch
+}
+
+func (c *committer) loop() {
+	defer close(c.done)
 	for {
-		st.flush()
-		c.mu.Lock()
-		if !c.active[st] {
-			delete(c.active, st)
-			c.mu.Unlock()
+		select {
+		case <-c.wake:
+		case <-c.quit:
+			c.run(c.take())
 			return
 		}
-		c.active[st] = false
-		c.mu.Unlock()
+		c.run(c.take())
 	}
 }
 
-// close waits for running flushes; later enqueues sync synchronously.
+// run syncs a batch, at most maxParallel streams at a time.
+func (c *committer) run(batch []*stream) {
+	switch len(batch) {
+	case 0:
+		return
+	case 1:
+		batch[0].flush()
+		return
+	}
+	sem := make(chan struct{}, c.maxParallel)
+	var wg sync.WaitGroup
+	for _, st := range batch {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st.flush()
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+// close syncs what is queued and stops the loop; later enqueues sync
+// synchronously.
 func (c *committer) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	c.wg.Wait()
+	close(c.quit)
+	<-c.done
+	c.run(c.take())
 }
