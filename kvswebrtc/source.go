@@ -252,6 +252,10 @@ type IVFSource struct {
 	pendTS   uint64
 }
 
+// maxIVFGap is the longest frame duration an IVF source reports; a longer
+// gap between timestamps is taken for a broken file.
+const maxIVFGap = 10 * time.Second
+
 // NewIVFSource reads the IVF header from r.
 func NewIVFSource(r io.Reader) (*IVFSource, error) {
 	var h [32]byte
@@ -280,7 +284,10 @@ func NewIVFSource(r io.Reader) (*IVFSource, error) {
 	rate, scale := binary.LittleEndian.Uint32(h[16:]), binary.LittleEndian.Uint32(h[20:])
 	s.timebase = 40 * time.Millisecond
 	if rate != 0 && scale != 0 {
-		s.timebase = time.Duration(uint64(time.Second) * uint64(scale) / uint64(rate))
+		// A timebase outside 1 µs .. 10 s is a broken header.
+		if tb := time.Duration(uint64(time.Second) * uint64(scale) / uint64(rate)); tb >= time.Microsecond && tb <= maxIVFGap {
+			s.timebase = tb
+		}
 	}
 	return s, nil
 }
@@ -330,9 +337,11 @@ func (s *IVFSource) NextFrame() (Frame, error) {
 			continue
 		}
 		out := *s.pending
-		out.Duration = time.Duration(ts-s.pendTS) * s.timebase
-		if ts <= s.pendTS || out.Duration > 10*time.Second {
-			out.Duration = s.timebase
+		// A gap that goes back or is longer than maxIVFGap (checked
+		// before multiplying, which could overflow) counts as one tick.
+		out.Duration = s.timebase
+		if ts > s.pendTS && ts-s.pendTS <= uint64(maxIVFGap/s.timebase) {
+			out.Duration = time.Duration(ts-s.pendTS) * s.timebase
 		}
 		s.pending, s.pendTS = f, ts
 		return out, nil
