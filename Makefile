@@ -2,7 +2,7 @@
 
 GO       ?= go
 BIN      := bin/openkvs
-FUZZTIME ?= 3s
+FUZZTIME ?= 2000x
 PKGS     := ./...
 
 .PHONY: help run build test deps vet fmt-check unit fuzz e2e bench lint clean
@@ -30,7 +30,7 @@ vet: ## go vet
 unit: ## Go tests with the race detector
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 
-fuzz: ## run every Go fuzz target briefly (FUZZTIME each)
+fuzz: ## run every Go fuzz target briefly (FUZZTIME executions each; a count, not a duration, see scripts/fuzz.sh)
 	./scripts/fuzz.sh $(FUZZTIME)
 
 # e2e/run.sh runs `npm ci`, then the tests: as root, inside a network
