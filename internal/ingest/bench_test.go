@@ -117,14 +117,26 @@ func BenchmarkPutMediaThroughput(b *testing.B) {
 // frame every 40 ms as a camera does) and reports the latency from the
 // last byte of a fragment to its PERSISTED ack. One iteration is one
 // second of every stream; run it with -benchtime=5x or more.
+//
+// The sub-benchmarks named "aligned" start every stream's fragments within
+// the same 40 ms frame tick, so all 200 fragments (50 MB) end at once each
+// second: a worst case that only the disk's burst rate decides. The others
+// spread the fragment boundaries over the second, as independent cameras'
+// key frames fall.
 func BenchmarkPutMedia200Streams(b *testing.B) {
 	// retention-0 streams are live only: no disk, RECEIVED is their last ack.
 	for _, retention := range []int{24, 0} {
-		b.Run(fmt.Sprintf("retention-%dh", retention), func(b *testing.B) { bench200Streams(b, retention) })
+		for _, aligned := range []bool{false, true} {
+			name := fmt.Sprintf("retention-%dh", retention)
+			if aligned {
+				name += "-aligned"
+			}
+			b.Run(name, func(b *testing.B) { bench200Streams(b, retention, aligned) })
+		}
 	}
 }
 
-func bench200Streams(b *testing.B, retention int) {
+func bench200Streams(b *testing.B, retention int, aligned bool) {
 	const (
 		streams = 200
 		frameN  = 25
@@ -188,8 +200,13 @@ func bench200Streams(b *testing.B, retention int) {
 					}
 				}
 			}()
-			// Stagger the streams over the first 40 ms tick.
-			offset := time.Duration(i) * 40 * time.Millisecond / streams
+			// Stagger the streams over the first 40 ms tick (aligned)
+			// or over the whole fragment.
+			spread := time.Second
+			if aligned {
+				spread = 40 * time.Millisecond
+			}
+			offset := time.Duration(i) * spread / streams
 			var buf []byte
 			for n := range b.N {
 				buf, _ = mkv.AppendCluster(buf[:0], uint64(n)*1000, frames)
