@@ -27,6 +27,10 @@ func (h *sessions) getDASHStreamingSessionURL(w http.ResponseWriter, r *http.Req
 		awsapi.WriteError(w, r, err)
 		return
 	}
+	if err := h.svc.dashURLRate.allow(req.rateKey()); err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
 	s, err := h.parseDASHRequest(r, &req)
 	if err != nil {
 		awsapi.WriteError(w, r, err)

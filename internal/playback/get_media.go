@@ -259,6 +259,10 @@ func (s *Service) getMedia(w http.ResponseWriter, r *http.Request) {
 		awsapi.WriteError(w, r, err)
 		return
 	}
+	if err := s.getMediaRate.allow(in.rateKey()); err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
 	sel, err := parseStartSelector(in.StartSelector)
 	if err != nil {
 		awsapi.WriteError(w, r, err)

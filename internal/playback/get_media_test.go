@@ -136,7 +136,8 @@ func (e *mediaEnv) firstChunk(req getMediaJSON) *chunk {
 }
 
 func TestGetMediaStartSelectors(t *testing.T) {
-	e := newMediaEnv(t, MediaConfig{})
+	// More GetMedia calls in one frozen second than KVS allows.
+	e := newMediaEnvRates(t, MediaConfig{}, RateConfig{GetMediaPerSecond: -1})
 	h, src := loadSource(t, liveSourceFile)
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	var frags []*archive.Fragment
@@ -175,7 +176,8 @@ func TestGetMediaStartSelectors(t *testing.T) {
 }
 
 func TestGetMediaBadRequests(t *testing.T) {
-	e := newMediaEnv(t, MediaConfig{})
+	// More GetMedia calls in one frozen second than KVS allows.
+	e := newMediaEnvRates(t, MediaConfig{}, RateConfig{GetMediaPerSecond: -1})
 	h, src := loadSource(t, liveSourceFile)
 	f := e.put(mediaTestStream, h, src[0], time.Now(), nil)
 	missing := archive.Number{Millis: f.Number.Millis + 1}.String()

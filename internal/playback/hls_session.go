@@ -30,6 +30,10 @@ func (h *sessions) getHLSStreamingSessionURL(w http.ResponseWriter, r *http.Requ
 		awsapi.WriteError(w, r, err)
 		return
 	}
+	if err := h.svc.hlsURLRate.allow(req.rateKey()); err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
 	s, err := h.parseHLSRequest(r, &req)
 	if err != nil {
 		awsapi.WriteError(w, r, err)

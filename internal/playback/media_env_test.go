@@ -53,6 +53,13 @@ type mediaEnv struct {
 
 func newMediaEnv(t testing.TB, media MediaConfig) *mediaEnv {
 	t.Helper()
+	return newMediaEnvRates(t, media, RateConfig{})
+}
+
+// newMediaEnvRates is newMediaEnv with rate limits: tests that make more
+// calls in one (frozen) second than KVS allows lift them here.
+func newMediaEnvRates(t testing.TB, media MediaConfig, rates RateConfig) *mediaEnv {
+	t.Helper()
 	clk := &mediaClock{t: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
 	arch, err := archive.Open(archive.Config{Dir: t.TempDir(), Now: clk.Now, SweepInterval: -1})
 	if err != nil {
@@ -62,7 +69,7 @@ func newMediaEnv(t testing.TB, media MediaConfig) *mediaEnv {
 	store := memstore.New()
 	e := &mediaEnv{t: t, clock: clk, arch: arch, store: store}
 	e.arn = e.createStream(mediaTestStream)
-	svc, err := New(Config{Archive: arch, Streams: store, Media: media, Now: clk.Now})
+	svc, err := New(Config{Archive: arch, Streams: store, Media: media, Rates: rates, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	Media MediaConfig
 	// Sessions configures HLS and DASH streaming sessions (sessions.go).
 	Sessions SessionConfig
+	// Rates bounds the request rate of operations per stream
+	// (ratelimit.go).
+	Rates RateConfig
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 	// Logger receives the service's logs. Defaults to discarding them.
@@ -58,6 +61,20 @@ type MediaConfig struct {
 	WriteTimeout time.Duration
 }
 
+// RateConfig bounds how many calls of an operation one stream accepts
+// per second, as KVS does; a call over the limit is refused with
+// ClientLimitExceededException (HTTP 400). Bursts up to the limit are
+// allowed, and the allowance refills continuously.
+type RateConfig struct {
+	// GetMediaPerSecond limits GetMedia calls per stream. Defaults to 5,
+	// as KVS; negative removes the limit.
+	GetMediaPerSecond int
+	// SessionURLPerSecond limits GetHLSStreamingSessionURL calls per
+	// stream, and separately GetDASHStreamingSessionURL calls. Defaults
+	// to 25, as KVS; negative removes the limit.
+	SessionURLPerSecond int
+}
+
 // Service serves the media and archived-media APIs.
 type Service struct {
 	cfg Config
@@ -67,6 +84,8 @@ type Service struct {
 	closed   bool
 	sessions map[string]map[*mediaSession]struct{} // GetMedia, by stream
 	changed  chan struct{}                         // closed when sessions changes
+
+	getMediaRate, hlsURLRate, dashURLRate *rateLimiter // nil: unlimited
 }
 
 // New returns a Service for cfg.
@@ -89,7 +108,14 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Media.WriteTimeout <= 0 {
 		cfg.Media.WriteTimeout = 30 * time.Second
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, sessions: make(map[string]map[*mediaSession]struct{}), changed: make(chan struct{})}, nil
+	return &Service{
+		cfg: cfg, log: cfg.Logger,
+		sessions:     make(map[string]map[*mediaSession]struct{}),
+		changed:      make(chan struct{}),
+		getMediaRate: newRateLimiter("GetMedia", cfg.Rates.GetMediaPerSecond, defaultGetMediaPerSecond, cfg.Now),
+		hlsURLRate:   newRateLimiter("GetHLSStreamingSessionURL", cfg.Rates.SessionURLPerSecond, defaultSessionURLPerSecond, cfg.Now),
+		dashURLRate:  newRateLimiter("GetDASHStreamingSessionURL", cfg.Rates.SessionURLPerSecond, defaultSessionURLPerSecond, cfg.Now),
+	}, nil
 }
 
 // Operations returns the service's operations for the server's routing
