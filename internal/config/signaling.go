@@ -13,6 +13,9 @@ type SignalingConfig struct {
 	// MaxViewers caps the viewers connected to one channel at once.
 	// Default 10 (KVS); negative: no limit.
 	MaxViewers int `yaml:"maxViewers"`
+	// ConnectRate caps new connections per second per channel, counted
+	// apart for masters and viewers. Default 3 (KVS); negative: no limit.
+	ConnectRate int `yaml:"connectRate"`
 	// MaxMessageBytes caps a message's base64 messagePayload. Default
 	// 10240 (KVS' 10 KB); negative: only the 64 KiB frame limit applies.
 	MaxMessageBytes int `yaml:"maxMessageBytes"`
@@ -35,6 +38,8 @@ func signalingFields() []Field {
 	return []Field{
 		field("signaling-max-viewers", "viewers per signaling channel (0: KVS' 10; -1: no limit)",
 			func(c *Config) Value { return (*intValue)(&c.Signaling.MaxViewers) }),
+		field("signaling-connect-rate", "new signaling connections per second per channel, masters and viewers apart (0: KVS' 3; -1: no limit)",
+			func(c *Config) Value { return (*intValue)(&c.Signaling.ConnectRate) }),
 		field("signaling-max-message-bytes", "largest signaling messagePayload in bytes (0: KVS' 10240; -1: only the 64 KiB frame limit)",
 			func(c *Config) Value { return (*intValue)(&c.Signaling.MaxMessageBytes) }),
 		field("signaling-sdp-rate", "SDP offers and answers per second per connection (0: KVS' 5; -1: no limit)",

@@ -25,6 +25,7 @@ func TestSignalingLimits(t *testing.T) {
 	flags.Register(func(v Value, name, _ string) { set[name] = v })
 	for name, v := range map[string]string{
 		"signaling-ice-rate":                "-1",
+		"signaling-connect-rate":            "7",
 		"signaling-max-connection-duration": "-1s",
 	} {
 		if err := set[name].Set(v); err != nil {
@@ -35,7 +36,7 @@ func TestSignalingLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := SignalingConfig{MaxViewers: -1, MaxMessageBytes: 20000, SDPRate: 50, ICERate: -1, IdleTimeout: time.Hour, MaxConnectionDuration: -time.Second}
+	want := SignalingConfig{MaxViewers: -1, ConnectRate: 7, MaxMessageBytes: 20000, SDPRate: 50, ICERate: -1, IdleTimeout: time.Hour, MaxConnectionDuration: -time.Second}
 	if c.Signaling != want {
 		t.Errorf("got %+v, want %+v", c.Signaling, want)
 	}

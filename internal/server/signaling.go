@@ -49,6 +49,7 @@ func (s *Server) buildSignaling() ([]awsapi.Operation, error) {
 		Store:                 s.store,
 		ICEServers:            ice,
 		MaxViewers:            lim.MaxViewers,
+		ConnectRate:           lim.ConnectRate,
 		MaxMessageBytes:       lim.MaxMessageBytes,
 		SDPRate:               lim.SDPRate,
 		ICERate:               lim.ICERate,

@@ -66,7 +66,8 @@ func newBenchServer(b *testing.B, edit func(*Config)) *benchServer {
 func newBenchServerTLS(b *testing.B, useTLS bool, edit func(*Config)) *benchServer {
 	b.Helper()
 	store := &memStore{m: make(map[string]*catalog.Channel)}
-	cfg := Config{Store: store, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	// The benchmarks connect thousands of clients a second.
+	cfg := Config{Store: store, ConnectRate: -1, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -196,6 +196,9 @@ func (s *Service) register(ss *session, ttl time.Duration) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.allowConnectLocked(ss.channel, ss.master, now); err != nil {
+		return err
+	}
 	cs := s.channelLocked(ss.channel, ttl)
 	if err := s.admitLocked(cs, ss.clientID, ss.master); err != nil {
 		if len(cs.sessions()) == 0 && cs.empty() {
@@ -275,7 +278,8 @@ func (s *Service) sweepLoop() {
 
 // sweep runs the timers of every connection by the Service's clock: idle
 // timeout, GO_AWAY GoAwayGrace before the maximum duration and the close at
-// it, keep-alive pings; and drops expired queued messages.
+// it, keep-alive pings; and drops expired queued messages and idle
+// connection rate limits.
 func (s *Service) sweep() {
 	now := s.now()
 	var closeIdle, goAway, closeOld, ping []*session
@@ -317,6 +321,7 @@ func (s *Service) sweep() {
 			delete(s.channels, arn)
 		}
 	}
+	s.sweepConnectsLocked(now)
 	s.mu.Unlock()
 	for _, ss := range closeIdle {
 		ss.logger().Info("signaling connection idle: closing")

@@ -84,6 +84,17 @@ func endpoints(t *testing.T, kv *kinesisvideo.Client, name string) (arn, wss, ht
 // dial presigns the WSS endpoint as the SDKs do and connects over TLS.
 func dial(t *testing.T, s *testserver.Server, now time.Time, wss, arn, clientID string) *websocket.Conn {
 	t.Helper()
+	c, _, err := tryDial(t, s, now, wss, arn, clientID)
+	if err != nil {
+		t.Fatalf("dial %q: %v", clientID, err)
+	}
+	return c
+}
+
+// tryDial is dial that returns the refusal: the HTTP response (body
+// unread) and the error.
+func tryDial(t *testing.T, s *testserver.Server, now time.Time, wss, arn, clientID string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
 	q := url.Values{"X-Amz-ChannelARN": {arn}, "X-Amz-Expires": {"604800"}}
 	if clientID != "" {
 		q.Set("X-Amz-ClientId", clientID)
@@ -97,12 +108,12 @@ func dial(t *testing.T, s *testserver.Server, now time.Time, wss, arn, clientID 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(signed, "https"), &websocket.DialOptions{HTTPClient: s.HTTPClient()})
+	c, resp, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(signed, "https"), &websocket.DialOptions{HTTPClient: s.HTTPClient()})
 	if err != nil {
-		t.Fatalf("dial %q: %v", clientID, err)
+		return nil, resp, err
 	}
 	t.Cleanup(func() { c.CloseNow() })
-	return c
+	return c, resp, nil
 }
 
 func read(t *testing.T, c *websocket.Conn) signaling.ServerMessage {

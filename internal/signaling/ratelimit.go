@@ -4,7 +4,8 @@ import "time"
 
 // bucket is a token bucket: rate tokens a second, at most burst saved up.
 // It is driven by the caller's clock and is not safe for concurrent use
-// (each connection's reader owns its buckets). A rate <= 0 allows
+// (each connection's reader owns its buckets; per-channel ones are guarded
+// by Service.mu). A rate <= 0 allows
 // everything.
 type bucket struct {
 	rate   float64
@@ -31,4 +32,10 @@ func (b *bucket) allow(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// full reports whether the bucket has refilled to its burst by now: it
+// then behaves as a new one and can be dropped.
+func (b *bucket) full(now time.Time) bool {
+	return b.rate <= 0 || b.tokens+now.Sub(b.last).Seconds()*b.rate >= b.burst
 }

@@ -7,9 +7,10 @@
 // The wire format follows the KVS WebRTC developer guide ("WebSocket APIs")
 // and what the official C and JavaScript SDKs send and expect; see
 // DecodeMessage and ServerMessage. Limits default to KVS' (10 viewers per
-// channel, 10 KB messages, 5 SDP and 20 ICE messages a second per
-// connection, 10 minutes idle, 1 hour per connection with a GO_AWAY one
-// minute before the end) and can be lifted in Config.
+// channel, 3 new connections a second per channel and role, 10 KB
+// messages, 5 SDP and 20 ICE messages a second per connection, 10 minutes
+// idle, 1 hour per connection with a GO_AWAY one minute before the end)
+// and can be lifted in Config.
 //
 // # Locking
 //
@@ -41,6 +42,7 @@ import (
 // Defaults for Config fields left zero. They are KVS' documented limits.
 const (
 	DefaultMaxViewers            = 10
+	DefaultConnectRate           = 3
 	DefaultSDPRate               = 5
 	DefaultICERate               = 20
 	DefaultIdleTimeout           = 10 * time.Minute
@@ -93,6 +95,11 @@ type Config struct {
 	// MaxViewers caps the viewers connected to one channel at once.
 	// Default 10 (KVS); negative: no limit.
 	MaxViewers int
+	// ConnectRate caps new connections per second per channel, counted
+	// apart for ConnectAsMaster and ConnectAsViewer; one more is refused
+	// with ClientLimitExceededException (HTTP 400) before the upgrade.
+	// Default 3 (KVS); negative: no limit.
+	ConnectRate int
 	// MaxMessageBytes caps a message's messagePayload (base64 text).
 	// Default 10240 (KVS' 10 KB); negative: only MaxFrameBytes applies.
 	MaxMessageBytes int
@@ -160,6 +167,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	channels map[string]*channelState // by channel ARN; guarded by mu
+	connects map[string]*connectLimit // by channel ARN; guarded by mu
 	closed   bool                     // guarded by mu
 	sessions sync.WaitGroup           // running connections
 
@@ -180,6 +188,7 @@ func New(cfg Config) (*Service, error) {
 		now:       cfg.Now,
 		log:       cfg.Logger,
 		channels:  make(map[string]*channelState),
+		connects:  make(map[string]*connectLimit),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
 	}
@@ -205,6 +214,7 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxMessageBytes > 0 && cfg.MaxFrameBytes < cfg.MaxMessageBytes+4096 {
 		cfg.MaxFrameBytes = cfg.MaxMessageBytes + 4096
 	}
+	def(&cfg.ConnectRate, DefaultConnectRate)
 	def(&cfg.SDPRate, DefaultSDPRate)
 	def(&cfg.ICERate, DefaultICERate)
 	def(&cfg.AlexaRate, DefaultAlexaRate)
@@ -282,6 +292,7 @@ func (s *Service) ChannelDeleted(_ context.Context, c *catalog.Channel) {
 	s.mu.Lock()
 	cs := s.channels[c.ARN]
 	delete(s.channels, c.ARN)
+	delete(s.connects, c.ARN)
 	s.mu.Unlock()
 	if cs == nil {
 		return

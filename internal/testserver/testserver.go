@@ -67,6 +67,9 @@ func Start(t testing.TB, opts Options) *Server {
 	cfg.TURN.TLSListen = config.Off
 	cfg.Credentials = []string{AccessKeyID + ":" + SecretAccessKey}
 	cfg.ShutdownTimeout = 5 * time.Second
+	// Tests connect several signaling clients to one channel at once,
+	// faster than KVS' 3 a second; Configure can set it back (0).
+	cfg.Signaling.ConnectRate = -1
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
