@@ -198,11 +198,23 @@ func (c *SignalingClient) Run(ctx context.Context) error {
 		c.mu.Unlock()
 		close(c.msgs)
 	}()
+	backoff := c.cfg.MinBackoff
 	conn, err := c.dial(ctx)
+	// The first connection is retried only while the service throttles
+	// it (KVS allows 3 connects a second per channel and role); any other
+	// first failure is the caller's to see.
+	for err != nil && throttled(err) {
+		c.log.Warn("signaling connect throttled", "err", err, "retry_in", backoff)
+		if err := sleepCtx(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+		conn, err = c.dial(ctx)
+	}
 	if err != nil {
 		return err
 	}
-	backoff := c.cfg.MinBackoff
+	backoff = c.cfg.MinBackoff
 	for n := 1; ; n++ {
 		c.setConn(conn)
 		if c.cfg.OnConnect != nil {
@@ -515,6 +527,12 @@ func (c *SignalingClient) ICEServers(ctx context.Context) ([]ICEServer, error) {
 
 // channelGone reports whether err is the service's answer for a channel
 // that does not exist (any more).
+// throttled reports whether err is the service's ClientLimitExceededException.
+func throttled(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Type == "ClientLimitExceededException"
+}
+
 func channelGone(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound

@@ -1,12 +1,17 @@
 package kvswebrtc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
@@ -286,4 +291,55 @@ func TestSignalingReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	recvType(t, second, SDPAnswer)
+}
+
+// TestSignalingConnectThrottled checks that a first connection refused with
+// ClientLimitExceededException (KVS allows few connects a second per
+// channel) is retried until it gets through. The server runs on a clock ten
+// times faster than real time, so its rate limit refills in 100 ms.
+func TestSignalingConnectThrottled(t *testing.T) {
+	start := time.Now()
+	fast := func() time.Time { return start.Add(10 * time.Since(start)) }
+	r := newRig(t, testserver.Options{Now: fast, Configure: func(c *config.Config) { c.Signaling.ConnectRate = 1 }})
+	connected := func(sc **SignalingClient, id string, logs io.Writer) <-chan struct{} {
+		ch := make(chan struct{})
+		var once sync.Once
+		*sc = r.signaling(RoleViewer, id, func(cfg *SignalingConfig) {
+			cfg.OnConnect = func(int) { once.Do(func() { close(ch) }) }
+			if logs != nil {
+				cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			}
+		})
+		return ch
+	}
+	var v1, v2 *SignalingClient
+	up1 := connected(&v1, "v1", nil)
+	goRun(t, v1.Run)
+	waitFor(t, "v1 connected", up1)
+
+	var logs syncBuffer
+	up2 := connected(&v2, "v2", &logs)
+	goRun(t, v2.Run)
+	waitFor(t, "v2 connected after being throttled", up2)
+	if !strings.Contains(logs.String(), "ClientLimitExceededException") {
+		t.Fatalf("v2 was never throttled; its log:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
