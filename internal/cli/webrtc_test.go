@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -83,7 +82,7 @@ func TestMasterViewerCommands(t *testing.T) {
 			if n, _ := strconv.Atoi(m[1]); n < 30 {
 				t.Errorf("viewer got %d frames, want 30", n)
 			}
-			got := ffprobeFrames(t, video)
+			got := probeFrames(t, video)
 			if mkv {
 				if len(got) != 2 || !strings.HasPrefix(got[1], "opus:") || got[1] == "opus:0" {
 					t.Errorf("ffprobe of %s: %v, want opus in the second track", tt.out, got)
@@ -96,7 +95,7 @@ func TestMasterViewerCommands(t *testing.T) {
 			if audio == "" {
 				return
 			}
-			if a := ffprobeFrames(t, audio); len(a) != 1 || !strings.HasPrefix(a[0], "opus:") || a[0] == "opus:0" {
+			if a := probeFrames(t, audio); len(a) != 1 || !strings.HasPrefix(a[0], "opus:") || a[0] == "opus:0" {
 				t.Errorf("ffprobe of the audio: %v", a)
 			}
 		})
@@ -148,20 +147,4 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
-}
-
-// ffprobeFrames returns the frames ffprobe decodes per stream, e.g.
-// ["h264:30"].
-func ffprobeFrames(t *testing.T, path string) []string {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=codec_name,nb_read_frames",
-		"-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var s []string
-	for _, l := range strings.Fields(string(out)) {
-		s = append(s, strings.Replace(l, ",", ":", 1))
-	}
-	return s
 }
