@@ -243,9 +243,11 @@ func (s *Server) Start() error {
 		tcfg := &tls.Config{
 			Certificates: []tls.Certificate{s.tls.Certificate},
 			MinVersion:   tls.VersionTLS12,
-			// Offer h2 to those who ask; the KVS C SDKs (libcurl,
-			// libwebsockets) negotiate http/1.1 or nothing.
-			NextProtos: []string{"h2", "http/1.1"},
+			// HTTP/1.1 only. The KVS producer SDKs sign the Connection
+			// and Transfer-Encoding headers of PutMedia, which HTTP/2
+			// cannot carry: libcurl, offered h2, would take it and every
+			// signature would fail.
+			NextProtos: []string{"http/1.1"},
 		}
 		s.serve(tls.NewListener(s.tlsLn, tcfg))
 	}
@@ -259,6 +261,8 @@ func (s *Server) serve(ln net.Listener) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// A non-nil empty map keeps net/http from serving HTTP/2 at all.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
 	s.servers = append(s.servers, hs)
 	go func() {
