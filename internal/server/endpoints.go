@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // endpoints tells clients where this server is, as they reached it. It
@@ -22,7 +23,7 @@ func (e *endpoints) DataEndpoint(r *http.Request) string {
 	if e.public != nil {
 		return e.public.Scheme + "://" + e.public.Host
 	}
-	return scheme(r) + "://" + r.Host
+	return scheme(r) + "://" + clientHost(r)
 }
 
 // SignalingEndpoints answers GetSignalingChannelEndpoint. The WebRTC SDKs
@@ -37,7 +38,8 @@ func (e *endpoints) SignalingEndpoints(r *http.Request) (wss, https string) {
 		return ws + "://" + e.public.Host, e.public.Scheme + "://" + e.public.Host
 	}
 	if e.tlsPort == 0 {
-		return "ws://" + r.Host, "http://" + r.Host
+		h := clientHost(r)
+		return "ws://" + h, "http://" + h
 	}
 	h := e.tlsHost(r)
 	return "wss://" + h, "https://" + h
@@ -45,7 +47,7 @@ func (e *endpoints) SignalingEndpoints(r *http.Request) (wss, https string) {
 
 // tlsHost is the host the client used, with the TLS listener's port.
 func (e *endpoints) tlsHost(r *http.Request) string {
-	host := r.Host
+	host := bareHost(r.Host)
 	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		host = h
 	}
@@ -59,6 +61,36 @@ func (e *endpoints) tlsHost(r *http.Request) string {
 		return host
 	}
 	return net.JoinHostPort(host, strconv.Itoa(e.tlsPort))
+}
+
+// clientHost is the host the client addressed, with the port of the
+// listener that took the request when the Host header names none: the KVS
+// C producer sends "Host: 127.0.0.1" to an endpoint on port 8443, and the
+// endpoint handed back must still reach that port. The scheme's default
+// port (80, 443) is left out, as clients do.
+func clientHost(r *http.Request) string {
+	host := r.Host
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	switch {
+	case !ok:
+		return host
+	case host == "":
+		return local.String()
+	case scheme(r) == "https" && local.Port == 443, scheme(r) == "http" && local.Port == 80:
+		return host
+	}
+	return net.JoinHostPort(bareHost(host), strconv.Itoa(local.Port))
+}
+
+// bareHost strips the brackets of an IPv6 literal host without a port.
+func bareHost(host string) string {
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		return host[1 : len(host)-1]
+	}
+	return host
 }
 
 func scheme(r *http.Request) string {

@@ -1,14 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
 
 	"github.com/openkvs/openkvs/internal/testserver"
 )
@@ -69,5 +74,34 @@ func TestTLSProducerSignedHeaders(t *testing.T) {
 	}
 	if resp.ProtoMajor != 1 {
 		t.Errorf("served over %s", resp.Proto)
+	}
+}
+
+// TestDataEndpointHostWithoutPort asks for a data endpoint the way the KVS
+// C producer does, with "Host: 127.0.0.1" sent to the TLS listener's port:
+// the endpoint handed out must carry that port.
+func TestDataEndpointHostWithoutPort(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	if _, err := srv.KVS().CreateStream(context.Background(), &kinesisvideo.CreateStreamInput{StreamName: aws.String("cam")}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, srv.HTTPSURL+"/getDataEndpoint", strings.NewReader(`{"StreamName":"cam","APIName":"PUT_MEDIA"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "127.0.0.1"
+	req.Header.Set("Content-Type", "application/json")
+	testserver.SignAsProducer(req, time.Now())
+	resp, err := srv.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ DataEndpoint string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %v", resp.Status, err)
+	}
+	if out.DataEndpoint != srv.HTTPSURL {
+		t.Fatalf("DataEndpoint = %q, want %q", out.DataEndpoint, srv.HTTPSURL)
 	}
 }
