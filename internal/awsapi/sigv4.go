@@ -73,7 +73,8 @@ const (
 var (
 	ErrNoCredentials    = errors.New("awsapi: VerifierConfig.Credentials is required")
 	ErrEmptyCredential  = errors.New("awsapi: empty access key ID or secret access key")
-	ErrNegativeDuration = errors.New("awsapi: negative duration in VerifierConfig")
+	ErrNegativeDuration = errors.New("awsapi: negative duration or size in VerifierConfig")
+	ErrBodyBudget       = errors.New("awsapi: VerifierConfig.UnverifiedBodyBytes is smaller than MaxHashedBody")
 )
 
 // VerifierConfig configures a Verifier.
@@ -95,6 +96,16 @@ type VerifierConfig struct {
 	// MaxHashedBody is the largest body read to check a payload hash.
 	// Defaults to MaxJSONBody.
 	MaxHashedBody int64
+	// BodyReadTimeout is the longest wait between two reads of a body read
+	// before its signature is checked (requests without
+	// x-amz-content-sha256). Defaults to DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	// UnverifiedBodyBytes bounds the bytes of all the bodies being read
+	// before their signature is checked, together; beyond it requests are
+	// answered ClientLimitExceededException (503, which the SDKs retry).
+	// Defaults to DefaultUnverifiedBodyBytes; it must be at least
+	// MaxHashedBody.
+	UnverifiedBodyBytes int64
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -109,7 +120,13 @@ type Verifier struct {
 	maxSkew       time.Duration
 	maxExpires    time.Duration
 	maxHashedBody int64
+	bodyTimeout   time.Duration
+	budget        *bodyBudget
 	now           func() time.Time
+
+	// testHookReserved, when set, runs after a request reserved bytes of
+	// the unverified-body budget.
+	testHookReserved func()
 
 	mu   sync.Mutex
 	keys map[keyID][]byte
@@ -124,7 +141,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if cfg.Credentials == nil {
 		return nil, ErrNoCredentials
 	}
-	if cfg.MaxSkew < 0 || cfg.MaxPresignExpires < 0 || cfg.MaxHashedBody < 0 {
+	if cfg.MaxSkew < 0 || cfg.MaxPresignExpires < 0 || cfg.MaxHashedBody < 0 || cfg.BodyReadTimeout < 0 || cfg.UnverifiedBodyBytes < 0 {
 		return nil, ErrNegativeDuration
 	}
 	v := &Verifier{
@@ -133,6 +150,8 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		maxSkew:       cfg.MaxSkew,
 		maxExpires:    cfg.MaxPresignExpires,
 		maxHashedBody: cfg.MaxHashedBody,
+		bodyTimeout:   cfg.BodyReadTimeout,
+		budget:        &bodyBudget{max: cfg.UnverifiedBodyBytes},
 		now:           cfg.Now,
 		keys:          make(map[keyID][]byte),
 	}
@@ -160,6 +179,15 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if v.maxHashedBody == 0 {
 		v.maxHashedBody = MaxJSONBody
 	}
+	if v.bodyTimeout == 0 {
+		v.bodyTimeout = DefaultBodyReadTimeout
+	}
+	if v.budget.max == 0 {
+		v.budget.max = DefaultUnverifiedBodyBytes
+	}
+	if v.budget.max < v.maxHashedBody {
+		return nil, ErrBodyBudget
+	}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -170,12 +198,13 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 // WithIdentity and calls next, or answers with the verification error.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := v.Verify(r)
+		id, err := v.verify(w, r)
 		if err != nil {
-			if r.ContentLength < 0 {
-				// A streaming body (PutMedia) may never end: answer now
-				// and close instead of reading it first, which net/http
-				// would do to reuse the connection.
+			if hasBody(r) {
+				// Answer now and close instead of reading the rest of
+				// the body, which net/http would do to reuse the
+				// connection: a streaming body (PutMedia) may never end,
+				// and a slow one would hold the connection unbounded.
 				w.Header().Set("Connection", "close")
 			}
 			WriteError(w, r, err)
@@ -207,8 +236,16 @@ type sigAuth struct {
 // Verify authenticates r (Authorization header or presigned query string).
 // On success it returns the caller's identity; r.Body may have been
 // replaced by an equivalent reader (when the body had to be hashed). On
-// failure it returns an *Error with the code and status AWS uses.
+// failure it returns an *Error with the code and status AWS uses. Verify
+// cannot bound the time a body read before the signature check takes;
+// Middleware does.
 func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
+	return v.verify(nil, r)
+}
+
+// verify is Verify; with w set, a body read before the signature check
+// gets read deadlines through w's connection.
+func (v *Verifier) verify(w http.ResponseWriter, r *http.Request) (*Identity, error) {
 	query := parseQuery(r.URL.RawQuery)
 	authz := r.Header.Values("Authorization")
 	if len(authz) == 1 && strings.TrimSpace(authz[0]) == "" {
@@ -240,7 +277,9 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	if !ok {
 		return nil, Errorf(UnrecognizedClient, msgUnknownKey)
 	}
-	payloads, after, err := v.payloadHashes(r, a)
+	body := &unverifiedBody{v: v, w: w}
+	defer body.release()
+	payloads, after, err := v.payloadHashes(r, a, body)
 	if err != nil {
 		return nil, err
 	}
@@ -491,7 +530,7 @@ func (v *Verifier) checkScope(a *sigAuth) error {
 // payloadHashes returns the payload hashes to try, the client's choice
 // first, and a check to run once the signature matched. It may read and
 // replace r.Body.
-func (v *Verifier) payloadHashes(r *http.Request, a *sigAuth) ([]string, func() error, error) {
+func (v *Verifier) payloadHashes(r *http.Request, a *sigAuth, body *unverifiedBody) ([]string, func() error, error) {
 	if h := a.payloadHash; h != "" {
 		switch {
 		case h == UnsignedPayload:
@@ -509,7 +548,7 @@ func (v *Verifier) payloadHashes(r *http.Request, a *sigAuth) ([]string, func() 
 		// The KVS producers sign their endless PutMedia body as empty.
 		return []string{EmptyPayloadHash, UnsignedPayload}, nil, nil
 	}
-	sum, err := hashBody(r, r.ContentLength)
+	sum, err := body.read(r, r.ContentLength)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -532,7 +571,7 @@ func (v *Verifier) checkBodyHash(r *http.Request, want string) error {
 	}
 	sum, err := hashBody(r, r.ContentLength)
 	if err != nil {
-		return err
+		return bodyReadError(r.ContentLength, err)
 	}
 	if sum != want {
 		return errBodyHashMismatch()
@@ -545,11 +584,11 @@ func errBodyHashMismatch() *Error {
 }
 
 // hashBody reads r's body of length n, replaces it with an in-memory copy
-// and returns its hex SHA-256.
+// and returns its hex SHA-256. Read errors are returned as they are.
 func hashBody(r *http.Request, n int64) (string, error) {
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r.Body, buf); err != nil {
-		return "", Errorf(InvalidArgument, "cannot read the %d-byte request body: %v", n, err)
+		return "", err
 	}
 	r.Body = &replayBody{Reader: bytes.NewReader(buf), orig: r.Body}
 	sum := sha256.Sum256(buf)

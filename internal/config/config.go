@@ -57,6 +57,14 @@ type Config struct {
 	Media MediaConfig `yaml:"media"`
 	// ShutdownTimeout bounds the graceful shutdown. Defaults to 10 s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// BodyReadTimeout is the longest wait between two reads of a request
+	// body read before its signature is checked (a body signed without
+	// x-amz-content-sha256). 0 means 60 s.
+	BodyReadTimeout time.Duration `yaml:"bodyReadTimeout"`
+	// UnverifiedBodyBytes bounds the memory of all the request bodies
+	// being read before their signature is checked, together; requests
+	// beyond it get ClientLimitExceededException (503). 0 means 64 MiB.
+	UnverifiedBodyBytes int64 `yaml:"unverifiedBodyBytes"`
 }
 
 // LogConfig configures the server log.
@@ -94,6 +102,10 @@ func Default() Config {
 		ShutdownTimeout: 10 * time.Second,
 	}
 }
+
+// minUnverifiedBodyBytes is the smallest UnverifiedBodyBytes: one request
+// body of the largest size read before its signature is checked (1 MiB).
+const minUnverifiedBodyBytes = 1 << 20
 
 // Off is the listen-address value that disables a listener.
 const Off = "off"
@@ -180,6 +192,12 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParseCredentials(c.Credentials); err != nil {
 		return err
+	}
+	if c.BodyReadTimeout < 0 {
+		return fmt.Errorf("body-read-timeout %s must not be negative", c.BodyReadTimeout)
+	}
+	if c.UnverifiedBodyBytes != 0 && c.UnverifiedBodyBytes < minUnverifiedBodyBytes {
+		return fmt.Errorf("unverified-body-bytes %d: must be at least %d, the largest body read before its signature is checked", c.UnverifiedBodyBytes, minUnverifiedBodyBytes)
 	}
 	if c.TURN.PublicIP != "" && net.ParseIP(c.TURN.PublicIP) == nil {
 		return fmt.Errorf("turn public ip %q is not an IP address", c.TURN.PublicIP)

@@ -94,6 +94,8 @@ func TestValidate(t *testing.T) {
 		{"bad credentials", func(c *Config) { c.Credentials = []string{"nosecret"} }},
 		{"bad public ip", func(c *Config) { c.TURN.PublicIP = "host" }},
 		{"bad log level", func(c *Config) { c.Log.Level = "loud" }},
+		{"negative body read timeout", func(c *Config) { c.BodyReadTimeout = -time.Second }},
+		{"body budget below one body", func(c *Config) { c.UnverifiedBodyBytes = 1000 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

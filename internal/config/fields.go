@@ -48,6 +48,8 @@ func Fields() []Field {
 		field("turn-tls-listen", `TURN over TLS listen address ("off" disables)`, func(c *Config) Value { return (*stringValue)(&c.TURN.TLSListen) }),
 		field("public-ip", "IP address advertised to STUN/TURN clients (needed behind NAT)", func(c *Config) Value { return (*stringValue)(&c.TURN.PublicIP) }),
 		field("shutdown-timeout", "how long a graceful shutdown may take", func(c *Config) Value { return (*durationValue)(&c.ShutdownTimeout) }),
+		field("body-read-timeout", "longest wait between two reads of a request body read before its signature is checked (0: 60s)", func(c *Config) Value { return (*durationValue)(&c.BodyReadTimeout) }),
+		field("unverified-body-bytes", "memory for request bodies read before their signature is checked, all requests together (0: 64 MiB)", func(c *Config) Value { return (*mediaInt64Value)(&c.UnverifiedBodyBytes) }),
 	}
 	fields = append(fields, signalingFields()...)
 	return append(fields, mediaFields()...)

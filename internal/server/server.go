@@ -106,7 +106,12 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.verifier, err = awsapi.NewVerifier(awsapi.VerifierConfig{Credentials: keys, Now: s.now})
+	s.verifier, err = awsapi.NewVerifier(awsapi.VerifierConfig{
+		Credentials:         keys,
+		BodyReadTimeout:     cfg.BodyReadTimeout,
+		UnverifiedBodyBytes: cfg.UnverifiedBodyBytes,
+		Now:                 s.now,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("sigv4: %w", err)
 	}
