@@ -29,11 +29,13 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -82,6 +84,12 @@ type VerifierConfig struct {
 	// Credentials maps access key ID -> secret access key. Required (may be
 	// empty: then every request is UnrecognizedClient).
 	Credentials map[string]string
+	// SessionTokens, when non-nil, maps access key ID -> the session token
+	// issued with that key. A request that carries a session token must
+	// carry that one; with a key that has none it may carry none, as AWS
+	// refuses a token with a long-term key. Otherwise the request is
+	// UnrecognizedClientException. nil leaves tokens unchecked.
+	SessionTokens map[string]string
 	// Service is the SigV4 signing name. Defaults to "kinesisvideo".
 	Service string
 	// Regions restricts accepted regions; empty accepts any region.
@@ -115,6 +123,7 @@ type VerifierConfig struct {
 // use.
 type Verifier struct {
 	creds         map[string]string
+	tokens        map[string]string // nil: tokens unchecked
 	service       string
 	regions       map[string]bool // nil: any region
 	maxSkew       time.Duration
@@ -146,6 +155,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	v := &Verifier{
 		creds:         make(map[string]string, len(cfg.Credentials)),
+		tokens:        maps.Clone(cfg.SessionTokens),
 		service:       cfg.Service,
 		maxSkew:       cfg.MaxSkew,
 		maxExpires:    cfg.MaxPresignExpires,
@@ -276,6 +286,9 @@ func (v *Verifier) verify(w http.ResponseWriter, r *http.Request) (*Identity, er
 	secret, ok := v.creds[a.accessKey]
 	if !ok {
 		return nil, Errorf(UnrecognizedClient, msgUnknownKey)
+	}
+	if err := v.checkToken(a); err != nil {
+		return nil, err
 	}
 	body := &unverifiedBody{v: v, w: w}
 	defer body.release()
@@ -488,6 +501,23 @@ func (a *sigAuth) setSignature(sig string) {
 	}
 	_, err := hex.Decode(a.signature[:], []byte(sig))
 	a.sigValid = err == nil
+}
+
+// checkToken rejects a session token that was not issued with the
+// request's access key. It runs before the body is read or the signature
+// computed.
+func (v *Verifier) checkToken(a *sigAuth) error {
+	if v.tokens == nil || a.token == "" {
+		return nil
+	}
+	want, ok := v.tokens[a.accessKey]
+	if !ok {
+		return Errorf(UnrecognizedClient, msgUnknownKey+" Access key %s takes no session token: unset AWS_SESSION_TOKEN.", a.accessKey)
+	}
+	if subtle.ConstantTimeCompare([]byte(a.token), []byte(want)) != 1 {
+		return Errorf(UnrecognizedClient, msgUnknownKey)
+	}
+	return nil
 }
 
 // checkSkew rejects requests dated too far from now. Header-signed requests

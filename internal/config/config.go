@@ -44,8 +44,10 @@ type Config struct {
 	Region string `yaml:"region"`
 	// AccountID is the 12-digit account in ARNs. Defaults to "000000000000".
 	AccountID string `yaml:"accountID"`
-	// Credentials are "ACCESS_KEY_ID:SECRET_ACCESS_KEY" pairs. When empty,
-	// one pair is generated on first start and kept in DataDir.
+	// Credentials are "ACCESS_KEY_ID:SECRET_ACCESS_KEY" pairs, optionally
+	// followed by ":SESSION_TOKEN", the one session token requests signed
+	// with that key may carry (without it they may carry none). When
+	// empty, one pair is generated on first start and kept in DataDir.
 	Credentials []string `yaml:"credentials"`
 	// Log configures logging.
 	Log LogConfig `yaml:"log"`
@@ -215,17 +217,39 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// ParseCredentials turns "AKID:SECRET" pairs into a map.
-func ParseCredentials(pairs []string) (map[string]string, error) {
-	m := make(map[string]string, len(pairs))
-	for _, p := range pairs {
-		id, secret, ok := strings.Cut(p, ":")
-		if !ok || id == "" || secret == "" {
-			return nil, fmt.Errorf("credentials %q: want ACCESS_KEY_ID:SECRET_ACCESS_KEY", redact(p))
+// ParseCredentials turns "AKID:SECRET[:SESSION_TOKEN]" entries into a map
+// of access key ID to secret.
+func ParseCredentials(entries []string) (map[string]string, error) {
+	m := make(map[string]string, len(entries))
+	for _, e := range entries {
+		id, secret, _, ok := SplitCredential(e)
+		if !ok {
+			return nil, fmt.Errorf("credentials %q: want ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]", redact(e))
 		}
 		m[id] = secret
 	}
 	return m, nil
+}
+
+// SessionTokens returns the session tokens of valid credential entries:
+// access key ID to token, for the keys that have one.
+func SessionTokens(entries []string) map[string]string {
+	m := make(map[string]string)
+	for _, e := range entries {
+		if id, _, token, ok := SplitCredential(e); ok && token != "" {
+			m[id] = token
+		}
+	}
+	return m
+}
+
+// SplitCredential splits one "AKID:SECRET[:SESSION_TOKEN]" entry. ok is
+// false when the ID or the secret is missing or a ':' ends it.
+func SplitCredential(e string) (id, secret, token string, ok bool) {
+	id, rest, _ := strings.Cut(e, ":")
+	secret, token, hasToken := strings.Cut(rest, ":")
+	ok = id != "" && secret != "" && (!hasToken || token != "")
+	return id, secret, token, ok
 }
 
 func redact(p string) string {

@@ -112,6 +112,30 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func TestSplitCredential(t *testing.T) {
+	tests := []struct {
+		in                string
+		id, secret, token string
+		ok                bool
+	}{
+		{"AKID:secret", "AKID", "secret", "", true},
+		{"AKID:secret:token/+=", "AKID", "secret", "token/+=", true},
+		{"AKID:secret:", "AKID", "secret", "", false},
+		{"AKID", "AKID", "", "", false},
+		{":secret", "", "secret", "", false},
+	}
+	for _, tt := range tests {
+		id, secret, token, ok := SplitCredential(tt.in)
+		if id != tt.id || secret != tt.secret || token != tt.token || ok != tt.ok {
+			t.Errorf("SplitCredential(%q) = %q %q %q %v", tt.in, id, secret, token, ok)
+		}
+	}
+	got := SessionTokens([]string{"A:1", "B:2:tok", "bad"})
+	if len(got) != 1 || got["B"] != "tok" {
+		t.Errorf("SessionTokens = %v", got)
+	}
+}
+
 func TestUnknownYAMLKeyRejected(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.yaml")
 	if err := os.WriteFile(file, []byte("listne: x\n"), 0o600); err != nil {

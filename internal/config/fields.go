@@ -40,7 +40,7 @@ func Fields() []Field {
 		field("public-url", "base URL handed out by GetDataEndpoint and GetSignalingChannelEndpoint", func(c *Config) Value { return (*stringValue)(&c.PublicURL) }),
 		field("region", "AWS region used in ARNs", func(c *Config) Value { return (*stringValue)(&c.Region) }),
 		field("account-id", "12-digit AWS account ID used in ARNs", func(c *Config) Value { return (*stringValue)(&c.AccountID) }),
-		field("credentials", "access key as ACCESS_KEY_ID:SECRET_ACCESS_KEY (repeatable; env: comma-separated)", func(c *Config) Value { return &stringSlice{p: &c.Credentials} }),
+		field("credentials", "access key as ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN], the token being the only one accepted with that key (repeatable; env: comma-separated)", func(c *Config) Value { return &stringSlice{p: &c.Credentials} }),
 		field("log-level", "log level: debug, info, warn, error", func(c *Config) Value { return (*stringValue)(&c.Log.Level) }),
 		field("log-format", "log format: text or json", func(c *Config) Value { return (*stringValue)(&c.Log.Format) }),
 		field("turn", "run the built-in STUN/TURN server", func(c *Config) Value { return (*boolValue)(&c.TURN.Enabled) }),

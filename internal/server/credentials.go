@@ -15,18 +15,18 @@ import (
 // credentialsFile keeps the generated access key in the data dir.
 const credentialsFile = "credentials"
 
-// loadCredentials returns the access keys the verifier accepts: the
-// configured ones, or else the key kept in the data dir, generated on first
-// start.
-func (s *Server) loadCredentials() (map[string]string, error) {
+// loadCredentials returns the access keys the verifier accepts (ID to
+// secret) and the session tokens issued with some of them: the configured
+// ones, or else the key kept in the data dir, generated on first start.
+func (s *Server) loadCredentials() (keys, tokens map[string]string, err error) {
 	if len(s.cfg.Credentials) > 0 {
 		keys, err := config.ParseCredentials(s.cfg.Credentials)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		id, secret, _ := strings.Cut(s.cfg.Credentials[0], ":")
+		id, secret, _, _ := config.SplitCredential(s.cfg.Credentials[0])
 		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret}
-		return keys, nil
+		return keys, config.SessionTokens(s.cfg.Credentials), nil
 	}
 	path := filepath.Join(s.cfg.DataDir, credentialsFile)
 	b, err := os.ReadFile(path)
@@ -35,20 +35,20 @@ func (s *Server) loadCredentials() (map[string]string, error) {
 		line := strings.TrimSpace(string(b))
 		keys, err := config.ParseCredentials([]string{line})
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
-		id, secret, _ := strings.Cut(line, ":")
+		id, secret, _, _ := config.SplitCredential(line)
 		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret, Generated: true}
-		return keys, nil
+		return keys, config.SessionTokens([]string{line}), nil
 	case errors.Is(err, os.ErrNotExist):
 		id, secret := newAccessKey()
 		if err := certs.WriteFileAtomic(path, []byte(id+":"+secret+"\n"), 0o600); err != nil {
-			return nil, fmt.Errorf("credentials: %w", err)
+			return nil, nil, fmt.Errorf("credentials: %w", err)
 		}
 		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret, Generated: true}
-		return map[string]string{id: secret}, nil
+		return map[string]string{id: secret}, map[string]string{}, nil
 	default:
-		return nil, fmt.Errorf("credentials: %w", err)
+		return nil, nil, fmt.Errorf("credentials: %w", err)
 	}
 }
 

@@ -102,12 +102,13 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 
-	keys, err := s.loadCredentials()
+	keys, tokens, err := s.loadCredentials()
 	if err != nil {
 		return nil, err
 	}
 	s.verifier, err = awsapi.NewVerifier(awsapi.VerifierConfig{
 		Credentials:         keys,
+		SessionTokens:       tokens,
 		BodyReadTimeout:     cfg.BodyReadTimeout,
 		UnverifiedBodyBytes: cfg.UnverifiedBodyBytes,
 		Now:                 s.now,

@@ -111,12 +111,20 @@ func TestAuthErrors(t *testing.T) {
 	}{
 		{"wrong secret", credentials.NewStaticCredentialsProvider(testserver.AccessKeyID, "wrong", ""), "InvalidSignatureException"},
 		{"unknown key", credentials.NewStaticCredentialsProvider("AKIAUNKNOWN000000000", "x", ""), "UnrecognizedClientException"},
+		{"garbage session token", credentials.NewStaticCredentialsProvider(testserver.AccessKeyID, testserver.SecretAccessKey, "garbage"), "UnrecognizedClientException"},
+		{"issued session token", credentials.NewStaticCredentialsProvider(testserver.AccessKeyID, testserver.SecretAccessKey, testserver.SessionToken), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := srv.AWSConfig(srv.HTTPURL)
 			cfg.Credentials = tt.creds
 			_, err := kinesisvideo.NewFromConfig(cfg).ListStreams(ctx, &kinesisvideo.ListStreamsInput{})
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
 			var ae smithy.APIError
 			if !errors.As(err, &ae) || ae.ErrorCode() != tt.wantCode {
 				t.Fatalf("err = %v, want %s", err, tt.wantCode)

@@ -101,7 +101,7 @@ func tryDial(t *testing.T, s *testserver.Server, now time.Time, wss, arn, client
 	}
 	req, _ := http.NewRequest(http.MethodGet, "https"+strings.TrimPrefix(wss, "wss")+"/?"+q.Encode(), nil)
 	signed, _, err := v4.NewSigner().PresignHTTP(context.Background(),
-		aws.Credentials{AccessKeyID: testserver.AccessKeyID, SecretAccessKey: testserver.SecretAccessKey, SessionToken: "session-token"},
+		aws.Credentials{AccessKeyID: testserver.AccessKeyID, SecretAccessKey: testserver.SecretAccessKey, SessionToken: testserver.SessionToken},
 		req, awsapi.EmptyPayloadHash, "kinesisvideo", testserver.Region, now)
 	if err != nil {
 		t.Fatal(err)

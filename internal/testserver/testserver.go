@@ -26,6 +26,9 @@ const (
 	AccessKeyID     = "AKIAOPENKVSTEST00001"
 	SecretAccessKey = "openkvs/test/secret+key/0123456789abcdefg"
 	Region          = "us-west-2"
+	// SessionToken is the session token issued with AccessKeyID: requests
+	// may carry it or none, any other is refused.
+	SessionToken = "openkvs-test-session-token"
 )
 
 // Options adjust the started server.
@@ -65,7 +68,7 @@ func Start(t testing.TB, opts Options) *Server {
 	cfg.TLSListen = "127.0.0.1:0"
 	cfg.TURN.Listen = "127.0.0.1:0"
 	cfg.TURN.TLSListen = config.Off
-	cfg.Credentials = []string{AccessKeyID + ":" + SecretAccessKey}
+	cfg.Credentials = []string{AccessKeyID + ":" + SecretAccessKey + ":" + SessionToken}
 	cfg.ShutdownTimeout = 5 * time.Second
 	// Tests connect several signaling clients to one channel at once,
 	// faster than KVS' 3 a second; Configure can set it back (0).
