@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -97,14 +98,39 @@ func printBanner(w io.Writer, cfg config.Config, srv *server.Server) {
 		fmt.Fprintf(w, "CA certificate: %s\n  (AWS CLI/SDKs: AWS_CA_BUNDLE; KVS C SDKs: AWS_KVS_CACERT_PATH)\n", ca)
 	}
 	c := srv.Credentials()
-	if c.Generated {
-		fmt.Fprintf(w, "Generated credentials (kept in %s); paste into your shell:\n", cfg.DataDir)
-		fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s AWS_ENDPOINT_URL=%s\n",
-			c.AccessKeyID, c.SecretAccessKey, cfg.Region, endpoint)
-		if ca := srv.CAPath(); ca != "" {
-			fmt.Fprintf(w, "  export AWS_CA_BUNDLE=%s AWS_KVS_CACERT_PATH=%s\n", ca, ca)
+	if !c.Generated {
+		return
+	}
+	// The secret is shown once, when it is created; later starts let the
+	// shell read it from the file.
+	secret := c.SecretAccessKey
+	if c.Created {
+		fmt.Fprintf(w, "Generated an access key, kept in %s; paste into your shell:\n", c.File)
+	} else {
+		fmt.Fprintf(w, "Access key %s (its secret is in %s); paste into your shell:\n", c.AccessKeyID, c.File)
+		secret = `"$(cut -d: -f2 ` + shellQuote(c.File) + `)"`
+	}
+	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s AWS_ENDPOINT_URL=%s\n",
+		c.AccessKeyID, secret, cfg.Region, endpoint)
+	if ca := srv.CAPath(); ca != "" {
+		fmt.Fprintf(w, "  export AWS_CA_BUNDLE=%s AWS_KVS_CACERT_PATH=%s\n", ca, ca)
+	}
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// letters, digits and "/._-+:,@=".
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/._-+:,@=", c)) {
+			safe = false
+			break
 		}
 	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {

@@ -29,6 +29,9 @@ func (s *Server) loadCredentials() (keys, tokens map[string]string, err error) {
 		return keys, config.SessionTokens(s.cfg.Credentials), nil
 	}
 	path := filepath.Join(s.cfg.DataDir, credentialsFile)
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -38,14 +41,14 @@ func (s *Server) loadCredentials() (keys, tokens map[string]string, err error) {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 		id, secret, _, _ := config.SplitCredential(line)
-		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret, Generated: true}
+		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret, Generated: true, File: path}
 		return keys, config.SessionTokens([]string{line}), nil
 	case errors.Is(err, os.ErrNotExist):
 		id, secret := newAccessKey()
 		if err := certs.WriteFileAtomic(path, []byte(id+":"+secret+"\n"), 0o600); err != nil {
 			return nil, nil, fmt.Errorf("credentials: %w", err)
 		}
-		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret, Generated: true}
+		s.creds = Credentials{AccessKeyID: id, SecretAccessKey: secret, Generated: true, Created: true, File: path}
 		return map[string]string{id: secret}, map[string]string{}, nil
 	default:
 		return nil, nil, fmt.Errorf("credentials: %w", err)
