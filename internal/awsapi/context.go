@@ -117,6 +117,11 @@ type Operation struct {
 	Handler http.Handler
 	// Auth selects how the request is authenticated. Defaults to AuthSigV4.
 	Auth AuthMode
+	// SameOrigin keeps the operation off other origins: no CORS headers,
+	// preflights refused. API operations leave it false, so that pages on
+	// other origins (the KVS WebRTC test page) can call them; the server's
+	// own pages and endpoints such as /metrics set it.
+	SameOrigin bool
 }
 
 // AuthMode says how an operation is authenticated.

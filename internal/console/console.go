@@ -69,9 +69,9 @@ func New(cfg Config) (*Console, error) {
 // hold no secrets, and every request they make is signed by the browser.
 func (c *Console) Operations() []awsapi.Operation {
 	return []awsapi.Operation{
-		{Name: "ConsoleWebRTC", Pattern: "GET /webrtc", Auth: awsapi.AuthNone, Handler: c.page("webrtc.html")},
-		{Name: "ConsoleStreams", Pattern: "GET /streams", Auth: awsapi.AuthNone, Handler: c.page("streams.html")},
-		{Name: "ConsoleAsset", Pattern: "GET " + AssetPrefix, Auth: awsapi.AuthNone, Handler: c.assets()},
+		{Name: "ConsoleWebRTC", Pattern: "GET /webrtc", Auth: awsapi.AuthNone, SameOrigin: true, Handler: c.page("webrtc.html")},
+		{Name: "ConsoleStreams", Pattern: "GET /streams", Auth: awsapi.AuthNone, SameOrigin: true, Handler: c.page("streams.html")},
+		{Name: "ConsoleAsset", Pattern: "GET " + AssetPrefix, Auth: awsapi.AuthNone, SameOrigin: true, Handler: c.assets()},
 	}
 }
 

@@ -55,6 +55,39 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestNoCORSOffAPI checks that the server's own endpoints and pages, such
+// as /metrics, are kept off other origins: no CORS headers, and their
+// preflights refused.
+func TestNoCORSOffAPI(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	for _, path := range []string{"/metrics", "/healthz", "/webrtc", "/streams", "/console/style.css"} {
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.HTTPURL+path, nil)
+			req.Header.Set("Origin", "https://evil.example")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Fatalf("GET: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+
+			req, _ = http.NewRequest(http.MethodOptions, srv.HTTPURL+path, nil)
+			req.Header.Set("Origin", "https://evil.example")
+			req.Header.Set("Access-Control-Request-Method", "GET")
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Fatalf("preflight: %d, Access-Control-Allow-Origin %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+			}
+		})
+	}
+}
+
 // TestNewFailsCleanly checks that a configuration error found while the
 // server is being built is returned, not a panic, and releases the data dir.
 func TestNewFailsCleanly(t *testing.T) {

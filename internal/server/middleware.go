@@ -59,6 +59,9 @@ func (s *Server) wrap(op awsapi.Operation) http.Handler {
 	inflight := s.metrics.inflight.WithLabelValues(op.Name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if !op.SameOrigin && r.Header.Get("Origin") != "" {
+			setCORSHeaders(w.Header())
+		}
 		ctx := awsapi.NewRequestContext(r.Context(), op.Name, log)
 		r = r.WithContext(ctx)
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -128,29 +131,38 @@ const (
 	corsExposeHeaders = "x-amzn-RequestId, x-amzn-ErrorType, x-amz-request-id, x-amz-id-2, Content-Length, Content-Type"
 )
 
-// cors lets browser pages on other origins call every API: it answers
-// preflight requests itself and adds the CORS headers to every response to
-// a request that names an Origin.
-func cors(next http.Handler) http.Handler {
+// setCORSHeaders lets a page on another origin read the response.
+func setCORSHeaders(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+}
+
+// preflight answers CORS preflight requests for the operations whose
+// pattern is in crossOrigin (wrap adds the CORS headers to their other
+// responses) and refuses the others, such as /metrics, without CORS
+// headers, so that browsers keep other origins' pages off them.
+func preflight(mux *http.ServeMux, crossOrigin map[string]bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Origin") == "" {
-			next.ServeHTTP(w, r)
+		method := r.Header.Get("Access-Control-Request-Method")
+		if r.Method != http.MethodOptions || method == "" || r.Header.Get("Origin") == "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		if _, pattern := mux.Handler(probe); !crossOrigin[pattern] {
+			http.Error(w, "cross-origin requests are not allowed here", http.StatusForbidden)
 			return
 		}
 		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-				h.Set("Access-Control-Allow-Headers", req)
-			} else {
-				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-			}
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
+		setCORSHeaders(h)
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+		} else {
+			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 		}
-		next.ServeHTTP(w, r)
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
 	})
 }

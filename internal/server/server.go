@@ -189,12 +189,12 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 // routes builds the one routing table of every API.
 func (s *Server) routes(groups ...[]awsapi.Operation) http.Handler {
 	mux := http.NewServeMux()
-	health := awsapi.Operation{Name: "Healthz", Pattern: "GET /healthz", Auth: awsapi.AuthNone,
+	health := awsapi.Operation{Name: "Healthz", Pattern: "GET /healthz", Auth: awsapi.AuthNone, SameOrigin: true,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
 			_, _ = w.Write([]byte("ok\n"))
 		})}
-	metricsOp := awsapi.Operation{Name: "Metrics", Pattern: "GET /metrics", Auth: awsapi.AuthNone,
+	metricsOp := awsapi.Operation{Name: "Metrics", Pattern: "GET /metrics", Auth: awsapi.AuthNone, SameOrigin: true,
 		Handler: promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})}
 	unknown := awsapi.Operation{Name: "Unknown", Pattern: "/", Auth: awsapi.AuthNone,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -204,10 +204,14 @@ func (s *Server) routes(groups ...[]awsapi.Operation) http.Handler {
 	for _, g := range groups {
 		all = append(all, g...)
 	}
+	crossOrigin := make(map[string]bool) // patterns other origins may call
 	for _, op := range all {
 		mux.Handle(op.Pattern, s.wrap(op))
+		if !op.SameOrigin {
+			crossOrigin[op.Pattern] = true
+		}
 	}
-	return cors(mux)
+	return preflight(mux, crossOrigin)
 }
 
 // Handler returns the routing table (for tests that serve it themselves).
