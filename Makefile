@@ -16,6 +16,10 @@ run: build ## run the server with embedded storage under ./openkvs-data
 build: ## build bin/openkvs
 	$(GO) build -o $(BIN) ./cmd/openkvs
 
+.PHONY: install
+install: ## install openkvs on your PATH ($$GOBIN, default ~/go/bin)
+	$(GO) install ./cmd/openkvs
+
 test: deps fmt-check vet build unit fuzz e2e ## everything CI runs: deps, gofmt, vet, race tests, brief fuzzing, end-to-end suite
 
 deps: ## install what the tests need (Debian packages, npm packages) when missing

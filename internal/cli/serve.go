@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -80,22 +81,28 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-// printBanner tells the user how to reach the server: URLs, the CA to trust
-// and, for a generated key, ready-to-paste export lines.
+// printBanner tells the user how to reach the server: URLs, the console,
+// the CA to trust and, for a generated key, ready-to-paste export lines
+// that work from any directory.
 func printBanner(w io.Writer, cfg config.Config, srv *server.Server) {
-	endpoint := ""
+	var httpURL, httpsURL string
 	if a := srv.HTTPAddr(); a != nil {
-		endpoint = "http://" + a.String()
-		fmt.Fprintf(w, "openkvs %s: HTTP  %s\n", Version, endpoint)
+		httpURL = "http://" + dialable(a)
+		fmt.Fprintf(w, "openkvs %s: HTTP  %s\n", Version, httpURL)
 	}
 	if a := srv.TLSAddr(); a != nil {
-		fmt.Fprintf(w, "openkvs %s: HTTPS %s (WSS wss://%s)\n", Version, "https://"+a.String(), a.String())
-		if endpoint == "" {
-			endpoint = "https://" + a.String()
-		}
+		httpsURL = "https://" + dialable(a)
+		fmt.Fprintf(w, "openkvs %s: HTTPS %s (WSS wss://%s)\n", Version, httpsURL, dialable(a))
 	}
-	if ca := srv.CAPath(); ca != "" {
-		fmt.Fprintf(w, "CA certificate: %s\n  (AWS CLI/SDKs: AWS_CA_BUNDLE; KVS C SDKs: AWS_KVS_CACERT_PATH)\n", ca)
+	endpoint := httpURL
+	if endpoint == "" {
+		endpoint = httpsURL
+	}
+	fmt.Fprintf(w, "Console: %s/ (streams %s/streams, WebRTC %s/webrtc)\n", endpoint, endpoint, endpoint)
+	ca := srv.CAPath()
+	if ca != "" {
+		fmt.Fprintf(w, "CA certificate: %s\n  (AWS CLI/SDKs: AWS_CA_BUNDLE; KVS C SDKs: AWS_KVS_CACERT_PATH;\n", ca)
+		fmt.Fprintf(w, "   browsers: open %s/ once and accept it, or import the CA; %s/ says how)\n", httpsURL, endpoint)
 	}
 	c := srv.Credentials()
 	if !c.Generated {
@@ -110,11 +117,24 @@ func printBanner(w io.Writer, cfg config.Config, srv *server.Server) {
 		fmt.Fprintf(w, "Access key %s (its secret is in %s); paste into your shell:\n", c.AccessKeyID, c.File)
 		secret = `"$(cut -d: -f2 ` + shellQuote(c.File) + `)"`
 	}
-	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s AWS_ENDPOINT_URL=%s\n",
-		c.AccessKeyID, secret, cfg.Region, endpoint)
-	if ca := srv.CAPath(); ca != "" {
-		fmt.Fprintf(w, "  export AWS_CA_BUNDLE=%s AWS_KVS_CACERT_PATH=%s\n", ca, ca)
+	// A session token left in the environment would be sent and refused.
+	fmt.Fprintf(w, "  unset AWS_SESSION_TOKEN\n")
+	fmt.Fprintf(w, "  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=%s AWS_DEFAULT_REGION=%s AWS_ENDPOINT_URL=%s\n",
+		c.AccessKeyID, secret, cfg.Region, cfg.Region, endpoint)
+	if ca != "" {
+		fmt.Fprintf(w, "  export AWS_CA_BUNDLE=%s AWS_KVS_CACERT_PATH=%s\n", shellQuote(ca), shellQuote(ca))
 	}
+}
+
+// dialable is a listener's address as a client can dial it: a wildcard
+// listener (0.0.0.0, or :: which Go listens on dual-stack) is reached on
+// 127.0.0.1, which the generated certificate covers.
+func dialable(a net.Addr) string {
+	t, ok := a.(*net.TCPAddr)
+	if !ok || !t.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.Port))
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but

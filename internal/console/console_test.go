@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -85,5 +87,69 @@ func TestNotFound(t *testing.T) {
 	res, body := get(t, ts.Client(), ts.URL+"/webrtc")
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `value="us-east-1"`) {
 		t.Errorf("GET /webrtc: status %d, default region missing", res.StatusCode)
+	}
+}
+
+// TestHomePage checks the start page at /: it links the two players, says
+// how to trust the server's certificate (the HTTPS URL to accept, the CA
+// file and its download), and GET / still reaches signaling for WebSocket
+// clients.
+func TestHomePage(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	c := srv.HTTPClient()
+	res, body := get(t, c, srv.HTTPURL+"/")
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`href="/streams"`, `href="/webrtc"`,
+		`href="` + srv.HTTPSURL + `/"`, // the listener to accept
+		srv.CAPath(), `href="/ca.pem"`, "Authorities", "Import",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("start page lacks %q", want)
+		}
+	}
+	if !filepath.IsAbs(srv.CAPath()) {
+		t.Errorf("CA path %q is not absolute", srv.CAPath())
+	}
+	pem, err := os.ReadFile(srv.CAPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, body := get(t, c, srv.HTTPURL+"/ca.pem"); res.StatusCode != http.StatusOK || body != string(pem) {
+		t.Errorf("GET /ca.pem: %d, %d bytes; want the CA file", res.StatusCode, len(body))
+	}
+
+	// A WebSocket upgrade or a presigned query goes to signaling, which
+	// wants a signature.
+	for _, tc := range []struct{ path, upgrade string }{{"/", "websocket"}, {"/?X-Amz-ChannelARN=x", ""}} {
+		req, _ := http.NewRequest(http.MethodGet, srv.HTTPURL+tc.path, nil)
+		if tc.upgrade != "" {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", tc.upgrade)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden || res.Header.Get("x-amzn-ErrorType") != "MissingAuthenticationTokenException" {
+			t.Errorf("GET %s (upgrade %q): %d %s; want signaling's 403", tc.path, tc.upgrade, res.StatusCode, res.Header.Get("x-amzn-ErrorType"))
+		}
+	}
+}
+
+// TestWebRTCPageExplainsTLSFailure checks that the channel player has the
+// hint it shows when the wss:// connect fails.
+func TestWebRTCPageExplainsTLSFailure(t *testing.T) {
+	srv := testserver.Start(t, testserver.Options{})
+	_, page := get(t, srv.HTTPClient(), srv.HTTPURL+"/webrtc")
+	_, script := get(t, srv.HTTPClient(), srv.HTTPURL+"/console/webrtc.js")
+	if !strings.Contains(page, `id="tls-hint" hidden`) || !strings.Contains(page, `id="tls-link"`) || !strings.Contains(page, "certificate") {
+		t.Error("/webrtc lacks the TLS hint")
+	}
+	if !strings.Contains(script, "showTLSHint(") || !strings.Contains(script, "does not trust") {
+		t.Error("webrtc.js does not show the TLS hint")
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/openkvs/openkvs/internal/catalog/boltstore"
 	"github.com/openkvs/openkvs/internal/certs"
 	"github.com/openkvs/openkvs/internal/config"
+	"github.com/openkvs/openkvs/internal/console"
 	"github.com/openkvs/openkvs/internal/controlplane"
 )
 
@@ -205,13 +206,42 @@ func (s *Server) routes(groups ...[]awsapi.Operation) http.Handler {
 		all = append(all, g...)
 	}
 	crossOrigin := make(map[string]bool) // patterns other origins may call
+	handlers := make(map[string]http.Handler)
+	var patterns []string
 	for _, op := range all {
-		mux.Handle(op.Pattern, s.wrap(op))
+		h := s.wrap(op)
 		if !op.SameOrigin {
 			crossOrigin[op.Pattern] = true
 		}
+		if prev, ok := handlers[op.Pattern]; ok && op.Pattern == console.HomePattern {
+			// The console's start page and signaling's WebSocket
+			// endpoint share GET /.
+			page, other := h, prev
+			if op.Name != console.HomeName {
+				page, other = prev, h
+			}
+			handlers[op.Pattern] = pageOr(page, other)
+			continue
+		}
+		handlers[op.Pattern] = h
+		patterns = append(patterns, op.Pattern)
+	}
+	for _, p := range patterns {
+		mux.Handle(p, handlers[p])
 	}
 	return preflight(mux, crossOrigin)
+}
+
+// pageOr sends browsers asking for the console's start page to page and
+// every other request to other.
+func pageOr(page, other http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if console.IsPageRequest(r) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		other.ServeHTTP(w, r)
+	})
 }
 
 // Handler returns the routing table (for tests that serve it themselves).
@@ -375,7 +405,11 @@ func (s *Server) loadTLS() error {
 		s.tls = &certs.Result{Certificate: pair}
 		return nil
 	}
-	res, err := certs.Ensure(certs.Config{Dir: filepath.Join(s.cfg.DataDir, "tls"), Hosts: s.cfg.TLSHosts, Now: s.now})
+	dir, err := filepath.Abs(filepath.Join(s.cfg.DataDir, "tls"))
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	res, err := certs.Ensure(certs.Config{Dir: dir, Hosts: s.cfg.TLSHosts, Now: s.now})
 	if err != nil {
 		return err
 	}

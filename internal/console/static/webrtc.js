@@ -102,6 +102,7 @@ async function start() {
   const s = { peers: new Map(), stream: null, sig: null, timer: null, stopped: false, started: performance.now() };
   session = s;
   $('stat-ttff').textContent = '–';
+  $('tls-hint').hidden = true;
   setStatus('connecting');
   $('start').disabled = true;
   $('stop').disabled = false;
@@ -129,7 +130,12 @@ async function start() {
       .on('reconnectIce', () => log('RECONNECT_ICE_SERVER received'))
       .on('error', (err) => log(`signaling: ${err.message}`))
       .on('close', (code) => { log(`signaling closed (${code})`); if (!s.stopped) setStatus('error', `signaling closed (${code})`); });
-    await sig.open();
+    try {
+      await sig.open();
+    } catch (err) {
+      if (d.wss.startsWith('wss:')) showTLSHint(d.https || d.wss.replace(/^wss:/, 'https:'));
+      throw err;
+    }
     if (s.stopped) return release(s);
     log(`signaling connected as ${role}${master ? '' : ' ' + v.clientId}`);
     setStatus('signaling', master ? 'waiting for viewers' : 'offering');
@@ -141,6 +147,16 @@ async function start() {
     stop();
     setStatus('error', err instanceof KVSError ? err.type : 'error');
   }
+}
+
+// showTLSHint explains a failed wss:// connect: the browser says nothing
+// of why, and the usual cause is a certificate it does not trust.
+function showTLSHint(httpsURL) {
+  const a = $('tls-link');
+  a.href = httpsURL.replace(/\/*$/, '/');
+  a.textContent = a.href;
+  $('tls-hint').hidden = false;
+  log(`the browser probably does not trust ${httpsURL}: open it once and accept the certificate, or trust the openkvs CA (see /), then retry`);
 }
 
 async function ensureChannel(endpoint, v, credentials) {
