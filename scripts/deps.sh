@@ -22,7 +22,16 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  echo "deps: installing ${need[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # On a fresh machine unattended-upgrades often holds the dpkg lock: wait
+  # for it (up to 10 minutes) instead of failing, and let apt's own output
+  # show what is happening.
+  lock=(-o DPkg::Lock::Timeout=600)
+  echo "deps: missing ${need[*]}"
+  echo "deps: [1/2] apt-get update (waits up to 10 min for another apt or dpkg to finish)"
+  $SUDO apt-get "${lock[@]}" -q update
+  echo "deps: [2/2] apt-get install ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get "${lock[@]}" -q -y --no-install-recommends install "${need[@]}"
+  echo "deps: installed ${need[*]}"
+else
+  echo "deps: nothing to install"
 fi
