@@ -51,7 +51,9 @@ Annex-B H.264 or H.265 file (--codec, or the .h264/.264/.avc and
 .h265/.265/.hevc extensions; --fps sets the timing, frames in decode order
 without B-frames), or - for a Matroska stream on stdin:
 
-  ffmpeg -re -i in.mp4 -c copy -f matroska - | openkvs put-media --stream cam1 -`,
+  ffmpeg -re -i in.mp4 -c copy -f matroska - | openkvs put-media --stream cam1 -
+
+An MP4 file is refused with the ffmpeg command that remuxes it to Matroska.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.stream == "" {
@@ -80,6 +82,11 @@ without B-frames), or - for a Matroska stream on stdin:
 type mediaSource func(ctx context.Context, start func([]producer.Track) error, put func(producer.Frame) error) error
 
 func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOptions, arg string) error {
+	// The input is checked first: a wrong format fails before any request.
+	src, isFile, err := openSource(s, o, arg)
+	if err != nil {
+		return err
+	}
 	cfg, err := af.load(ctx)
 	if err != nil {
 		return err
@@ -88,10 +95,6 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		if err := createStreamIfMissing(ctx, kinesisvideo.NewFromConfig(cfg), o.stream, o.retention); err != nil {
 			return err
 		}
-	}
-	src, isFile, err := openSource(s, o, arg)
-	if err != nil {
-		return err
 	}
 	pace := o.realtime || o.loop
 	// A file sent faster than real time must not carry producer
@@ -225,7 +228,11 @@ func openSource(s streams, o *putMediaOptions, arg string) (src mediaSource, isF
 		if o.loop {
 			return nil, false, errors.New("--loop needs a file")
 		}
-		return mkvSource(func() (io.ReadCloser, error) { return io.NopCloser(s.in), nil }, false), false, nil
+		in := bufio.NewReaderSize(s.in, 256<<10)
+		if err := notMP4(in, "stdin", "in.mp4"); err != nil {
+			return nil, false, err
+		}
+		return mkvSource(func() (io.ReadCloser, error) { return io.NopCloser(in), nil }, false), false, nil
 	}
 	codec := o.codec
 	if codec == "" {
@@ -239,6 +246,15 @@ func openSource(s streams, o *putMediaOptions, arg string) (src mediaSource, isF
 	open := func() (io.ReadCloser, error) { return os.Open(arg) }
 	switch codec {
 	case "":
+		f, err := os.Open(arg)
+		if err != nil {
+			return nil, false, err
+		}
+		err = notMP4(bufio.NewReader(f), arg, arg)
+		f.Close()
+		if err != nil {
+			return nil, false, err
+		}
 		return mkvSource(open, o.loop), true, nil
 	case "h264", "h265":
 		b, err := os.ReadFile(arg)
@@ -248,6 +264,26 @@ func openSource(s streams, o *putMediaOptions, arg string) (src mediaSource, isF
 		return annexBSource(b, codec, o.fps, o.loop), true, nil
 	}
 	return nil, false, fmt.Errorf("--codec %q: want h264 or h265", codec)
+}
+
+// notMP4 fails when r starts with an ISO BMFF (MP4, MOV, fragmented MP4)
+// box, which put-media cannot read, with the ffmpeg command that remuxes
+// the file name into Matroska without re-encoding. It only peeks at r.
+func notMP4(r *bufio.Reader, what, name string) error {
+	head, _ := r.Peek(8)
+	if len(head) < 8 {
+		return nil
+	}
+	switch string(head[4:8]) {
+	case "ftyp", "styp", "moov", "moof":
+	default:
+		return nil
+	}
+	out := strings.TrimSuffix(filepath.Base(name), filepath.Ext(name)) + ".mkv"
+	return fmt.Errorf("%s is MP4 (an ISO BMFF %q box), but put-media reads Matroska (MKV/WebM); remux it without re-encoding:\n"+
+		"  ffmpeg -i %s -c copy -f matroska %s\n"+
+		"or stream it: ffmpeg -re -i %s -c copy -f matroska - | openkvs put-media --stream NAME -",
+		what, head[4:8], shellQuote(name), shellQuote(out), shellQuote(name))
 }
 
 // mkvSource reads a Matroska stream and re-fragments it: its frames go to

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,5 +112,40 @@ func TestKeyFirst(t *testing.T) {
 	}, false), -1)
 	if len(frames) == 0 || frames[0].Track != 1 || !frames[0].KeyFrame {
 		t.Fatalf("the first frame is not the video key frame: %+v", frames[0])
+	}
+}
+
+// TestPutMediaRefusesMP4 gives put-media a real MP4 file, and the same
+// bytes on stdin: it must fail before any request (the endpoint is a
+// closed port) saying it needs Matroska and how to remux.
+func TestPutMediaRefusesMP4(t *testing.T) {
+	mp4 := makeMedia(t, "clip.mp4", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAOPENKVSTEST00001")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	data, err := os.ReadFile(mp4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		stdin []byte
+		arg   string
+		want  string
+	}{
+		{"file", nil, mp4, "ffmpeg -i " + mp4 + " -c copy -f matroska clip.mkv"},
+		{"stdin", data, "-", "ffmpeg -i in.mp4 -c copy -f matroska in.mkv"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := run(t, tc.stdin, "put-media", "--stream", "cam", "--create", tc.arg)
+			if code == 0 || !strings.Contains(stderr, "Matroska") || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, "127.0.0.1:1") {
+				t.Fatalf("exit %d, stderr:\n%s\nwant a failure before any request, naming Matroska and %q", code, stderr, tc.want)
+			}
+		})
 	}
 }
