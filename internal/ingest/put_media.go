@@ -463,6 +463,11 @@ func fragmentDuration(c *mkv.Cluster, tracks *mkv.Tracks, scale uint64) time.Dur
 // durability results into PERSISTED (or ERROR 5001) in fragment order, and
 // sends IDLE when nothing was written for IdleAckInterval. It returns once
 // the reader is done and every pending fragment got its last ack.
+//
+// Each ack is written and flushed on its own, so that it travels in an
+// HTTP chunk (or HTTP/2 DATA frame) of its own, as KVS sends them: the KVS
+// producer SDK's ack parser takes one ack per chunk it receives and drops
+// whatever else the chunk holds.
 func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
 	cfg := &c.s.cfg
 	type pending struct {
@@ -472,18 +477,23 @@ func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
 	}
 	var (
 		queue  []pending
-		buf    []byte
+		buf    []byte // the acks to write, one after another
+		ends   []int  // where each ack in buf ends
 		failed bool
 		acks   = c.acks
 	)
 	idle := time.NewTimer(cfg.IdleAckInterval)
 	defer idle.Stop()
+	push := func(a ack) {
+		buf = appendAck(buf, a)
+		ends = append(ends, len(buf))
+	}
 	add := func(a ack) {
 		if a.durable != nil {
 			queue = append(queue, pending{a.timecode, a.number, a.durable})
 		}
 		if required || a.event == eventError {
-			buf = appendAck(buf, a)
+			push(a)
 		}
 	}
 	for acks != nil || len(queue) > 0 {
@@ -516,26 +526,33 @@ func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
 			queue = queue[1:]
 			if err == nil {
 				if required {
-					buf = appendAck(buf, ack{event: eventPersisted, timecode: p.tc, hasTC: true, number: p.number})
+					push(ack{event: eventPersisted, timecode: p.tc, hasTC: true, number: p.number})
 				}
 			} else {
-				buf = appendAck(buf, ack{event: eventError, timecode: p.tc, hasTC: true, number: p.number, errID: ArchivalError})
+				push(ack{event: eventError, timecode: p.tc, hasTC: true, number: p.number, errID: ArchivalError})
 			}
 		case <-idle.C:
 			if required {
-				buf = appendAck(buf, ack{event: eventIdle})
+				push(ack{event: eventIdle})
 			}
 		}
 		if len(buf) == 0 || failed {
-			buf = buf[:0]
+			buf, ends = buf[:0], ends[:0]
 			continue
 		}
 		_ = c.rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-		_, err := w.Write(buf)
-		if err == nil {
-			err = c.rc.Flush()
+		var err error
+		start := 0
+		for _, end := range ends {
+			if _, err = w.Write(buf[start:end]); err == nil {
+				err = c.rc.Flush()
+			}
+			if err != nil {
+				break
+			}
+			start = end
 		}
-		buf = buf[:0]
+		buf, ends = buf[:0], ends[:0]
 		if err != nil {
 			failed = true
 			c.stop(stopAckFailed)
