@@ -346,9 +346,15 @@ func (in *ingestor) cluster(rd *mkv.Reader) bool {
 	}
 	done, err := cfg.Archive.Put(in.c.stream, f, c.Raw, in.retain)
 	if err != nil {
-		if errors.Is(err, archive.ErrStreamDeleted) {
+		switch {
+		case errors.Is(err, archive.ErrStreamDeleted):
 			in.fail(StreamNotActive)
-		} else {
+		case errors.Is(err, archive.ErrStorage):
+			// Disk full, out of file descriptors, I/O error: KVS'
+			// "failed to archive" error.
+			in.c.s.log.Error("ingest: store fragment", "stream", in.c.stream, "err", err)
+			in.fail(ArchivalError)
+		default:
 			in.c.s.log.Error("ingest: store fragment", "stream", in.c.stream, "err", err)
 			in.fail(InternalError)
 		}
