@@ -4,14 +4,15 @@
 // fragments out to live readers before they reach the disk.
 //
 // The embedded implementation here keeps, per stream, append-only segment
-// files under Dir/streams/<name>/ whose records carry each fragment's
-// metadata together with its Cluster bytes (see segment.go), and an index
-// in memory rebuilt from those records when the archive opens. Keeping the
-// index inside the data records, rather than in a separate bbolt file, means
-// a fragment and its index entry become durable with the same fdatasync: no
-// two-file ordering to get right, no reconciliation after a crash (a torn
-// tail is simply cut off), and one sync per stream per commit batch instead
-// of a data sync plus a bbolt commit (two more syncs). The price is memory
+// files under Dir/streams/<name>/ (see names.go for how a name becomes a
+// directory) whose records carry each fragment's metadata together with
+// its Cluster bytes (see segment.go), and an index in memory rebuilt from
+// those records when the archive opens. Keeping the index inside the data
+// records, rather than in a separate bbolt file, means a fragment and its
+// index entry become durable with the same fdatasync: no two-file ordering
+// to get right, no reconciliation after a crash (a torn tail is simply cut
+// off), and one sync per stream per commit batch instead of a data sync
+// plus a bbolt commit (two more syncs). The price is memory
 // (about 150 bytes per retained fragment) and a scan of record headers at
 // start-up.
 //
@@ -34,7 +35,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,7 +282,7 @@ func Open(cfg Config) (*Archive, error) {
 		if !e.IsDir() {
 			continue
 		}
-		name, ok := streamName(e.Name())
+		name, ok := a.streamName(e.Name())
 		if !ok {
 			continue
 		}
@@ -299,25 +299,6 @@ func Open(cfg Config) (*Archive, error) {
 		go a.sweepLoop()
 	}
 	return a, nil
-}
-
-// dirName maps a stream name (KVS: [a-zA-Z0-9_.-]{1,256}) to a directory
-// name; a leading dot is escaped so that "." and ".." stay inside.
-func dirName(name string) string {
-	if strings.HasPrefix(name, ".") {
-		return "%2E" + name[1:]
-	}
-	return name
-}
-
-func streamName(dir string) (string, bool) {
-	if strings.HasPrefix(dir, "%2E") {
-		return "." + dir[3:], true
-	}
-	if strings.HasPrefix(dir, ".") || dir == "" {
-		return "", false
-	}
-	return dir, true
 }
 
 func (a *Archive) newStream(name string) *stream {
@@ -614,11 +595,8 @@ func (st *stream) cutTail(seg *segment) {
 func (st *stream) roll(now time.Time) error {
 	a := st.a
 	if !st.dirMade {
-		if err := os.MkdirAll(st.dir, 0o700); err != nil {
-			return fmt.Errorf("%w: %w", ErrStorage, err)
-		}
-		if err := a.syncDir(a.dir); err != nil {
-			return fmt.Errorf("%w: %w", ErrStorage, err)
+		if err := st.makeDir(); err != nil {
+			return fmt.Errorf("%w: stream directory: %w", ErrStorage, err)
 		}
 		st.dirMade = true
 	}
