@@ -5,58 +5,22 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openkvs/openkvs/internal/archive/archivetest"
 )
 
-// faults is a Config.OpenFile that fails on demand, as a file system does
-// when the process is out of file descriptors or the disk is full.
-type faults struct {
-	mu       sync.Mutex
-	dirOpen  error // the next directory open fails with it
-	segWrite error // the next segment write fails with it
-}
-
-func (fs *faults) failDirOpen(err error)  { fs.mu.Lock(); fs.dirOpen = err; fs.mu.Unlock() }
-func (fs *faults) failSegWrite(err error) { fs.mu.Lock(); fs.segWrite = err; fs.mu.Unlock() }
-
-func (fs *faults) open(name string, flag int, perm os.FileMode) (File, error) {
-	if !strings.HasSuffix(name, segExt) {
-		fs.mu.Lock()
-		err := fs.dirOpen
-		fs.dirOpen = nil
-		fs.mu.Unlock()
+// faultyOpen adapts fs.Open to Config.OpenFile.
+func faultyOpen(fs *archivetest.Faults) func(string, int, os.FileMode) (File, error) {
+	return func(name string, flag int, perm os.FileMode) (File, error) {
+		f, err := fs.Open(name, flag, perm)
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+			return nil, err
 		}
+		return f, nil
 	}
-	f, err := os.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &faultFile{File: f, fs: fs}, nil
-}
-
-type faultFile struct {
-	*os.File
-	fs *faults
-}
-
-// WriteAt fails after writing part of p, as a write that runs out of
-// space does.
-func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
-	f.fs.mu.Lock()
-	err := f.fs.segWrite
-	f.fs.segWrite = nil
-	f.fs.mu.Unlock()
-	if err != nil {
-		n, _ := f.File.WriteAt(p[:len(p)/2], off)
-		return n, &os.PathError{Op: "write", Path: f.Name(), Err: err}
-	}
-	return f.File.WriteAt(p, off)
 }
 
 // TestStorageFailure checks that a fragment the file system fails to store
@@ -67,18 +31,18 @@ func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
 func TestStorageFailure(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
-		fault func(*faults)
+		fault func(*archivetest.Faults)
 		want  error
 	}{
 		// The segment file is created, then the directory cannot be
 		// opened to sync it.
-		{"EMFILE creating a segment", func(fs *faults) { fs.failDirOpen(syscall.EMFILE) }, syscall.EMFILE},
-		{"ENOSPC writing a fragment", func(fs *faults) { fs.failSegWrite(syscall.ENOSPC) }, syscall.ENOSPC},
+		{"EMFILE creating a segment", func(fs *archivetest.Faults) { fs.FailDirOpen(syscall.EMFILE) }, syscall.EMFILE},
+		{"ENOSPC writing a fragment", func(fs *archivetest.Faults) { fs.FailWrite(syscall.ENOSPC) }, syscall.ENOSPC},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			fs := &faults{}
-			a := openTest(t, dir, Config{SegmentSize: 1, OpenFile: fs.open})
+			fs := &archivetest.Faults{}
+			a := openTest(t, dir, Config{SegmentSize: 1, OpenFile: faultyOpen(fs)})
 			payload := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 100) }
 			var (
 				stored []*Fragment

@@ -2,63 +2,24 @@ package ingest_test
 
 import (
 	"os"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/archive/archivetest"
 	"github.com/openkvs/openkvs/internal/ingest"
 )
 
-// storageFaults is an archive Config.OpenFile that fails on demand, as a
-// file system does when the process is out of file descriptors or the
-// disk is full.
-type storageFaults struct {
-	mu       sync.Mutex
-	dirOpen  error // the next directory open fails with it
-	segWrite error // the next segment write fails with it
-}
-
-func (fs *storageFaults) set(dirOpen, segWrite error) {
-	fs.mu.Lock()
-	fs.dirOpen, fs.segWrite = dirOpen, segWrite
-	fs.mu.Unlock()
-}
-
-func (fs *storageFaults) open(name string, flag int, perm os.FileMode) (archive.File, error) {
-	if !strings.HasSuffix(name, ".seg") {
-		fs.mu.Lock()
-		err := fs.dirOpen
-		fs.dirOpen = nil
-		fs.mu.Unlock()
+// faultyOpen adapts fs.Open to archive.Config.OpenFile.
+func faultyOpen(fs *archivetest.Faults) func(string, int, os.FileMode) (archive.File, error) {
+	return func(name string, flag int, perm os.FileMode) (archive.File, error) {
+		f, err := fs.Open(name, flag, perm)
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+			return nil, err
 		}
+		return f, nil
 	}
-	f, err := os.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &faultyFile{File: f, fs: fs}, nil
-}
-
-type faultyFile struct {
-	*os.File
-	fs *storageFaults
-}
-
-func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
-	f.fs.mu.Lock()
-	err := f.fs.segWrite
-	f.fs.segWrite = nil
-	f.fs.mu.Unlock()
-	if err != nil {
-		n, _ := f.File.WriteAt(p[:len(p)/2], off)
-		return n, &os.PathError{Op: "write", Path: f.Name(), Err: err}
-	}
-	return f.File.WriteAt(p, off)
 }
 
 // TestPutMediaStorageFailure checks what a producer sees when the archive's
@@ -69,16 +30,16 @@ func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 // segment file, so the EMFILE case fails one while creating it.
 func TestPutMediaStorageFailure(t *testing.T) {
 	for _, tt := range []struct {
-		name              string
-		dirOpen, segWrite error
+		name  string
+		fault func(*archivetest.Faults)
 	}{
-		{"ENOSPC", nil, syscall.ENOSPC},
-		{"EMFILE", syscall.EMFILE, nil},
+		{"ENOSPC", func(fs *archivetest.Faults) { fs.FailWrite(syscall.ENOSPC) }},
+		{"EMFILE", func(fs *archivetest.Faults) { fs.FailDirOpen(syscall.EMFILE) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := &storageFaults{}
+			fs := &archivetest.Faults{}
 			h := newHarnessWith(t, ingest.Config{}, harnessOptions{archive: func(c *archive.Config) {
-				c.SegmentSize, c.OpenFile = 1, fs.open
+				c.SegmentSize, c.OpenFile = 1, faultyOpen(fs)
 			}})
 			h.createStream("cam", 24)
 			// upload sends one fragment on a connection of its own.
@@ -94,7 +55,7 @@ func TestPutMediaStorageFailure(t *testing.T) {
 			}
 			expectEvents(t, upload(1000), "BUFFERING", "RECEIVED", "PERSISTED")
 
-			fs.set(tt.dirOpen, tt.segWrite)
+			tt.fault(fs)
 			acks := upload(2000)
 			expectEvents(t, acks, "BUFFERING", "ERROR")
 			if e := acks[1]; e.errID() != 5001 || *e.ErrorCode != "ARCHIVAL_ERROR" || e.tc() != 2000 {
