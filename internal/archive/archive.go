@@ -4,14 +4,15 @@
 // fragments out to live readers before they reach the disk.
 //
 // The embedded implementation here keeps, per stream, append-only segment
-// files under Dir/streams/<name>/ whose records carry each fragment's
-// metadata together with its Cluster bytes (see segment.go), and an index
-// in memory rebuilt from those records when the archive opens. Keeping the
-// index inside the data records, rather than in a separate bbolt file, means
-// a fragment and its index entry become durable with the same fdatasync: no
-// two-file ordering to get right, no reconciliation after a crash (a torn
-// tail is simply cut off), and one sync per stream per commit batch instead
-// of a data sync plus a bbolt commit (two more syncs). The price is memory
+// files under Dir/streams/<name>/ (see names.go for how a name becomes a
+// directory) whose records carry each fragment's metadata together with
+// its Cluster bytes (see segment.go), and an index in memory rebuilt from
+// those records when the archive opens. Keeping the index inside the data
+// records, rather than in a separate bbolt file, means a fragment and its
+// index entry become durable with the same fdatasync: no two-file ordering
+// to get right, no reconciliation after a crash (a torn tail is simply cut
+// off), and one sync per stream per commit batch instead of a data sync
+// plus a bbolt commit (two more syncs). The price is memory
 // (about 150 bytes per retained fragment) and a scan of record headers at
 // start-up.
 //
@@ -29,11 +30,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,23 @@ var (
 	ErrNotFound = errors.New("archive: fragment not found")
 	// ErrNoDir: Config.Dir is empty.
 	ErrNoDir = errors.New("archive: Config.Dir is required")
+	// ErrStorage wraps the file system's error when a fragment could not
+	// be stored: the next segment file could not be created, a write
+	// failed (ENOSPC, EIO, ...) or the sync did. The archive stays usable:
+	// the next fragment is tried afresh.
+	ErrStorage = errors.New("archive: storage failure")
 )
+
+// File is an open file of the archive: a segment file, or a directory
+// opened to sync the entries created in it. *os.File implements it.
+type File interface {
+	io.ReaderAt
+	io.WriterAt
+	Sync() error
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+	Close() error
+}
 
 // Config configures an Archive.
 type Config struct {
@@ -97,6 +114,10 @@ type Config struct {
 	// MaxParallelSyncs bounds the concurrent fdatasync calls of one commit
 	// batch. Defaults to 64.
 	MaxParallelSyncs int
+	// OpenFile opens the archive's segment files, and its directories to
+	// sync them. Defaults to os.OpenFile. A wrapper can observe or inject
+	// storage failures (the tests inject EMFILE and ENOSPC with one).
+	OpenFile func(name string, flag int, perm os.FileMode) (File, error)
 }
 
 // Header is what a fragment's Cluster needs to be decoded: the Segment
@@ -240,6 +261,9 @@ func Open(cfg Config) (*Archive, error) {
 	if cfg.MaxParallelSyncs <= 0 {
 		cfg.MaxParallelSyncs = 64
 	}
+	if cfg.OpenFile == nil {
+		cfg.OpenFile = openOSFile
+	}
 	a := &Archive{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -258,7 +282,7 @@ func Open(cfg Config) (*Archive, error) {
 		if !e.IsDir() {
 			continue
 		}
-		name, ok := streamName(e.Name())
+		name, ok := a.streamName(e.Name())
 		if !ok {
 			continue
 		}
@@ -277,25 +301,6 @@ func Open(cfg Config) (*Archive, error) {
 	return a, nil
 }
 
-// dirName maps a stream name (KVS: [a-zA-Z0-9_.-]{1,256}) to a directory
-// name; a leading dot is escaped so that "." and ".." stay inside.
-func dirName(name string) string {
-	if strings.HasPrefix(name, ".") {
-		return "%2E" + name[1:]
-	}
-	return name
-}
-
-func streamName(dir string) (string, bool) {
-	if strings.HasPrefix(dir, "%2E") {
-		return "." + dir[3:], true
-	}
-	if strings.HasPrefix(dir, ".") || dir == "" {
-		return "", false
-	}
-	return dir, true
-}
-
 func (a *Archive) newStream(name string) *stream {
 	return &stream{a: a, name: name, dir: filepath.Join(a.dir, dirName(name)), nextSegID: 1, prodSorted: true, notify: make(chan struct{})}
 }
@@ -310,7 +315,7 @@ func (a *Archive) recover(name string) (*stream, error) {
 	}
 	for i, id := range ids {
 		path := filepath.Join(st.dir, segmentName(id))
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := a.cfg.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -540,7 +545,8 @@ func (st *stream) write(f *Fragment, done chan error) error {
 		rec = append(rec, f.Header.Tracks...)
 		st.buf = rec[:0]
 		if _, err := seg.f.WriteAt(rec, seg.size); err != nil {
-			return fmt.Errorf("archive: write header: %w", err)
+			st.cutTail(seg)
+			return fmt.Errorf("%w: write header: %w", ErrStorage, err)
 		}
 		st.curHeader, st.curHeaderOff = f.Header, seg.size
 		seg.size += int64(len(rec))
@@ -553,10 +559,12 @@ func (st *stream) write(f *Fragment, done chan error) error {
 	rec := appendRecord(st.buf[:0], recFragment, meta, f.cluster)
 	st.buf = rec[:0]
 	if _, err := seg.f.WriteAt(rec, seg.size); err != nil {
-		return fmt.Errorf("archive: write fragment: %w", err)
+		st.cutTail(seg)
+		return fmt.Errorf("%w: write fragment: %w", ErrStorage, err)
 	}
 	if _, err := seg.f.WriteAt(f.cluster, seg.size+int64(len(rec))); err != nil {
-		return fmt.Errorf("archive: write fragment: %w", err)
+		st.cutTail(seg)
+		return fmt.Errorf("%w: write fragment: %w", ErrStorage, err)
 	}
 	stored := *f
 	stored.cluster = nil
@@ -570,29 +578,43 @@ func (st *stream) write(f *Fragment, done chan error) error {
 	return nil
 }
 
+// cutTail drops what a failed write may have left past the end of seg's
+// records, so that the space is free again and no stale bytes follow the
+// next record. A failure is only logged: the next record overwrites the
+// stale bytes anyway, and recovery cuts a torn tail. Callers hold wmu.
+func (st *stream) cutTail(seg *segment) {
+	if err := seg.f.Truncate(seg.size); err != nil {
+		st.a.log.Warn("archive: cut failed write", "segment", seg.path, "err", err)
+	}
+}
+
 // roll seals the current segment (it is synced with the next batch) and
-// starts a new one. Callers hold wmu.
+// starts a new one. On failure the current segment stays as it was, and
+// the next call tries a new file name: a failed attempt may have left its
+// file behind. Callers hold wmu.
 func (st *stream) roll(now time.Time) error {
+	a := st.a
 	if !st.dirMade {
-		if err := os.MkdirAll(st.dir, 0o700); err != nil {
-			return fmt.Errorf("archive: %w", err)
-		}
-		if err := syncDir(st.a.dir); err != nil {
-			return fmt.Errorf("archive: %w", err)
+		if err := st.makeDir(); err != nil {
+			return fmt.Errorf("%w: stream directory: %w", ErrStorage, err)
 		}
 		st.dirMade = true
 	}
-	path := filepath.Join(st.dir, segmentName(st.nextSegID))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("archive: new segment: %w", err)
-	}
-	if err := syncDir(st.dir); err != nil {
-		f.Close()
-		return fmt.Errorf("archive: %w", err)
-	}
-	seg := &segment{id: st.nextSegID, path: path, f: f}
+	id := st.nextSegID
 	st.nextSegID++
+	path := filepath.Join(st.dir, segmentName(id))
+	f, err := a.cfg.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: new segment: %w", ErrStorage, err)
+	}
+	if err := a.syncDir(st.dir); err != nil {
+		f.Close()
+		if e := os.Remove(path); e != nil {
+			a.log.Warn("archive: remove unused segment", "path", path, "err", e)
+		}
+		return fmt.Errorf("%w: new segment: %w", ErrStorage, err)
+	}
+	seg := &segment{id: id, path: path, f: f}
 	if st.cur != nil {
 		st.unsynced = append(st.unsynced, st.cur)
 	}
@@ -622,7 +644,7 @@ func (st *stream) flush() {
 	for _, seg := range files {
 		seg.syncMu.Lock()
 		if e := seg.f.Sync(); e != nil && err == nil {
-			err = fmt.Errorf("archive: sync %s: %w", filepath.Base(seg.path), e)
+			err = fmt.Errorf("%w: sync %s: %w", ErrStorage, filepath.Base(seg.path), e)
 		}
 		seg.syncMu.Unlock()
 	}

@@ -315,25 +315,63 @@ func TestDeleteStream(t *testing.T) {
 	}
 }
 
-func TestDotNames(t *testing.T) {
+// TestStreamNames stores, reads back, recovers and deletes streams whose
+// names are awkward as directory names: every KVS stream name
+// ([a-zA-Z0-9_.-]{1,256}) must be storable, and other names must not
+// escape the data dir or collide with the KVS ones.
+func TestStreamNames(t *testing.T) {
+	long := func(prefix string, c byte) string { return prefix + strings.Repeat(string(c), 256-len(prefix)) }
+	names := []string{
+		".", "..", "...", ".hidden", "-", "_", "a..b", "a.-_b", "A", "a",
+		strings.Repeat("x", 255), // the longest plain directory name
+		long("", 'y'),            // 256: one byte too long
+		long("", 'z')[:255] + "Z",
+		long(".", 'd'), // "%2E" makes it 258 bytes
+		strings.Repeat(".", 256),
+		strings.Repeat(".", 254),
+		// Not KVS names: kept apart from the ones above.
+		"%2Efoo", ".foo", "a/b", "../../escape", "caf\u00e9",
+	}
 	dir := t.TempDir()
 	a := openTest(t, dir, Config{})
-	for _, name := range []string{".", "..", ".hidden"} {
+	for _, name := range names {
 		put(t, a, name, time.Now(), []byte(name), true)
 	}
-	a.Close()
-	b := openTest(t, dir, Config{})
-	for _, name := range []string{".", "..", ".hidden"} {
-		f, _ := b.Latest(name)
-		if f == nil {
-			t.Fatalf("stream %q not recovered", name)
-		}
-		if c, _ := b.ReadCluster(name, f); string(c) != name {
-			t.Fatalf("stream %q holds %q", name, c)
+	ents, err := os.ReadDir(filepath.Join(dir, "streams"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(names) {
+		t.Errorf("%d stream directories for %d streams", len(ents), len(names))
+	}
+	for _, e := range ents {
+		if len(e.Name()) > maxDirName || !e.IsDir() {
+			t.Errorf("stream directory %q", e.Name())
 		}
 	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "segments")); err == nil {
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := openTest(t, dir, Config{})
+	for _, name := range names {
+		f, err := b.Latest(name)
+		if err != nil || f == nil {
+			t.Fatalf("stream %q not recovered: %v", name, err)
+		}
+		if c, err := b.ReadCluster(name, f); string(c) != name {
+			t.Fatalf("stream %q holds %q (%v)", name, c, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape")); err == nil {
 		t.Fatal("a stream escaped the data dir")
+	}
+	for _, name := range names {
+		if err := b.DeleteStream(name); err != nil {
+			t.Fatalf("DeleteStream(%q): %v", name, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "streams")); len(ents) != 0 {
+		t.Fatalf("%d stream directories left after deleting every stream", len(ents))
 	}
 }
 

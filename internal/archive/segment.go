@@ -113,11 +113,11 @@ type segment struct {
 	path string
 
 	// Guarded by the stream's mu.
-	f       *os.File // read (and, for the current segment, write) handle
-	size    int64    // bytes written (the append offset)
-	count   int      // index entries still pointing into it
-	refs    int      // readers between lookup and ReadAt
-	removed bool     // file deleted; close f when refs drops to 0
+	f       File  // read (and, for the current segment, write) handle
+	size    int64 // bytes written (the append offset)
+	count   int   // index entries still pointing into it
+	refs    int   // readers between lookup and ReadAt
+	removed bool  // file deleted; close f when refs drops to 0
 
 	syncMu sync.Mutex // serializes fdatasync of f
 }
@@ -159,7 +159,7 @@ type scannedRecord struct {
 // valid one. It returns the offset just past the last valid record: the
 // durable end. When verifyData is set the data CRC is checked too (which
 // reads every byte); otherwise only the header and meta checksums are.
-func scanSegment(f *os.File, verifyData bool, fn func(scannedRecord) error) (int64, error) {
+func scanSegment(f File, verifyData bool, fn func(scannedRecord) error) (int64, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return 0, err
@@ -217,9 +217,18 @@ func scanSegment(f *os.File, verifyData bool, fn func(scannedRecord) error) (int
 	}
 }
 
+// openOSFile is the default Config.OpenFile.
+func openOSFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err // not a typed nil File
+	}
+	return f, nil
+}
+
 // syncDir fsyncs a directory so that entries created in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+func (a *Archive) syncDir(dir string) error {
+	d, err := a.cfg.OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

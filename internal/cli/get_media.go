@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,14 +27,15 @@ import (
 
 // getMediaOptions are get-media's flags.
 type getMediaOptions struct {
-	stream       string
-	selector     string
-	fragment     string
-	startTime    string
-	token        string
-	out          string
-	maxFragments int
-	duration     time.Duration
+	stream    string
+	selector  string
+	fragment  string
+	startTime string
+	token     string
+	out       string
+	stops     stops
+	untilNow  bool
+	timeout   time.Duration
 }
 
 func newGetMediaCmd(s streams) *cobra.Command {
@@ -44,13 +46,29 @@ func newGetMediaCmd(s streams) *cobra.Command {
 		Short: "Write a stream's media as MKV from a start selector (GetMedia)",
 		Long: `get-media calls GetMedia on the stream's GET_MEDIA data endpoint and writes the
 MKV it returns (one document per fragment, with the KVS fragment tags) to
---out or stdout. It follows the live edge until --max-fragments fragments or
---duration have been written, the service ends the stream, or it is
-interrupted; output always ends at a whole fragment.`,
+--out or stdout. Output always ends at a whole fragment.
+
+GetMedia follows the live edge: once it has sent the stream's newest fragment
+it waits for the next one, so without a stop get-media runs until the
+service ends the stream or it is interrupted. It stops at the first of:
+  --fragments N    N fragments written
+  --duration D     D of media written, counted in producer time from the
+                   first fragment's start to the end of the last one (so
+                   "--start-selector PRODUCER_TIMESTAMP --start-time T
+                   --duration 1m" writes the minute from T, however fast the
+                   archive reads; whole fragments, so possibly a little more)
+  --until-now      the fragment that was the stream's newest when the
+                   command started has been written (found with a first
+                   GetMedia from NOW; on a stream without fragments, the
+                   first one that arrives)
+  --timeout D      D of wall-clock time passed`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.stream == "" {
 				return errors.New("--stream is required")
+			}
+			if o.stops.fragments < 0 || o.stops.duration < 0 || o.timeout < 0 {
+				return errors.New("--fragments, --duration and --timeout must not be negative")
 			}
 			return runGetMedia(cmd.Context(), s, &af, &o)
 		},
@@ -63,8 +81,12 @@ interrupted; output always ends at a whole fragment.`,
 	fl.StringVar(&o.startTime, "start-time", "", "start time for the *_TIMESTAMP selectors: RFC 3339 or epoch seconds")
 	fl.StringVar(&o.token, "continuation-token", "", "continuation token (CONTINUATION_TOKEN)")
 	fl.StringVarP(&o.out, "out", "o", "-", "output file, - for stdout")
-	fl.IntVar(&o.maxFragments, "max-fragments", 0, "stop after this many fragments (0: no limit)")
-	fl.DurationVar(&o.duration, "duration", 0, "stop after this long (0: no limit)")
+	fl.IntVar(&o.stops.fragments, "fragments", 0, "stop after this many fragments (0: no limit)")
+	fl.IntVar(&o.stops.fragments, "max-fragments", 0, "same as --fragments")
+	_ = fl.MarkHidden("max-fragments")
+	fl.DurationVar(&o.stops.duration, "duration", 0, "stop after this much media (producer) time (0: no limit)")
+	fl.BoolVar(&o.untilNow, "until-now", false, "stop after the fragment that was the newest when the command started")
+	fl.DurationVar(&o.timeout, "timeout", 0, "stop after this much wall-clock time (0: no limit)")
 	return cmd
 }
 
@@ -134,20 +156,35 @@ func runGetMedia(ctx context.Context, s streams, af *awsFlags, o *getMediaOption
 		defer f.Close()
 		out = f
 	}
-	if o.duration > 0 {
+	if o.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
 		defer cancel()
 	}
-	resp, err := getMedia(ctx, cfg, aws.ToString(ep.DataEndpoint), map[string]any{"StreamName": o.stream, "StartSelector": sel})
-	if err != nil {
-		return err
+	// Stopped by --timeout or Ctrl-C: the output ends at a fragment
+	// boundary, which is all that was asked for.
+	stopped := func() bool {
+		return ctx.Err() != nil && (o.timeout > 0 || errors.Is(ctx.Err(), context.Canceled))
 	}
-	defer resp.Body.Close()
-	n, written, err := copyFragments(out, resp.Body, o.maxFragments)
+	var (
+		n       int
+		written int64
+		resp    *http.Response
+	)
+	endpoint := aws.ToString(ep.DataEndpoint)
+	if o.untilNow {
+		o.stops.until, err = newestFragment(ctx, cfg, endpoint, o.stream)
+	}
+	if err == nil {
+		resp, err = getMedia(ctx, cfg, endpoint, map[string]any{"StreamName": o.stream, "StartSelector": sel})
+	}
+	if err == nil {
+		n, written, err = copyFragments(out, resp.Body, o.stops)
+		resp.Body.Close()
+	}
 	fmt.Fprintf(s.err, "get-media: %d fragments, %s\n", n, formatBytes(written))
-	if err != nil && ctx.Err() != nil && (o.duration > 0 || errors.Is(ctx.Err(), context.Canceled)) {
-		return nil // stopped by --duration or Ctrl-C, at a fragment boundary
+	if err != nil && stopped() {
+		return nil
 	}
 	return err
 }
@@ -199,11 +236,54 @@ func getMedia(ctx context.Context, cfg aws.Config, endpoint string, body any) (*
 	return resp, nil
 }
 
+// stops are where get-media ends besides the end of the GetMedia stream;
+// zero values do not stop.
+type stops struct {
+	// fragments: after this many fragments.
+	fragments int
+	// duration: once the fragments cover this much producer time, from the
+	// first one's start to the end of the last one.
+	duration time.Duration
+	// until: after the fragment with this number, or the first one after
+	// it (--until-now: the stream's newest when the command started).
+	until string
+}
+
+// chunk is what copyFragments learns of one GetMedia chunk.
+type chunk struct {
+	number   string        // the fragment number (Tags before the Cluster)
+	producer time.Time     // the producer timestamp (Tags before the Cluster)
+	dur      time.Duration // the time its frames cover
+}
+
+// copyProgress follows the chunks copied against the stops.
+type copyProgress struct {
+	stops
+	n          int
+	mediaStart time.Time // producer timestamp of the first fragment
+}
+
+// last reports whether c, the chunk just copied, is the last one to copy.
+func (p *copyProgress) last(c *chunk) bool {
+	if p.n == 1 {
+		p.mediaStart = c.producer
+	}
+	switch {
+	case p.fragments > 0 && p.n >= p.fragments:
+		return true
+	case p.duration > 0 && c.producer.Add(c.dur).Sub(p.mediaStart) >= p.duration:
+		return true
+	case p.until != "" && compareNumbers(c.number, p.until) >= 0:
+		return true
+	}
+	return false
+}
+
 // copyFragments copies the GetMedia stream r to w a whole fragment at a
-// time (each chunk ends after the Tags that follow its Cluster), stopping
-// after limit fragments when limit > 0. A chunk carrying the KVS error tags
-// ends the copy with that error.
-func copyFragments(w io.Writer, r io.Reader, limit int) (n int, written int64, err error) {
+// time (each chunk ends after the Tags that follow its Cluster), until the
+// stream ends or one of stops is reached. A chunk carrying the KVS error
+// tags ends the copy with that error.
+func copyFragments(w io.Writer, r io.Reader, st stops) (n int, written int64, err error) {
 	var pending bytes.Buffer
 	rd := mkv.NewReader(io.TeeReader(r, &pending), mkv.ReaderConfig{})
 	var flushed int64 // stream offset of pending's first byte
@@ -214,44 +294,108 @@ func copyFragments(w io.Writer, r io.Reader, limit int) (n int, written int64, e
 		flushed = upTo
 		return err
 	}
+	p := copyProgress{stops: st}
+	var cur chunk
 	afterCluster := false
 	for {
 		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return n, written, flush(rd.Offset())
+			return p.n, written, flush(rd.Offset())
 		}
 		if err != nil {
-			return n, written, fmt.Errorf("GetMedia stream: %w", err)
+			return p.n, written, fmt.Errorf("GetMedia stream: %w", err)
 		}
 		switch ev {
 		case mkv.EventHeader:
 			// The last chunk had no Tags after its Cluster.
-			if afterCluster && limit > 0 && n >= limit {
-				return n, written, nil
+			if afterCluster && p.last(&cur) {
+				return p.n, written, nil
 			}
-			afterCluster = false
+			afterCluster, cur = false, chunk{}
 		case mkv.EventCluster:
-			n++
+			c := rd.Cluster()
+			scale := rd.Info().TimecodeScale
+			cur.dur = c.Duration(rd.Tracks(), scale)
+			if cur.producer.IsZero() { // not from GetMedia: the Cluster's own time
+				cur.producer = time.Unix(0, int64(c.Timecode*scale))
+			}
+			p.n++
 			afterCluster = true
 			if err := flush(rd.Offset()); err != nil {
-				return n, written, err
+				return p.n, written, err
 			}
 		case mkv.EventTags:
 			tags := rd.Tags()
 			if code, ok := tags.Lookup(mkv.TagErrorCode); ok {
 				id, _ := tags.Lookup(mkv.TagErrorID)
 				_ = flush(rd.Offset())
-				return n, written, fmt.Errorf("GetMedia stream ended with error %s (%s)", code, id)
+				return p.n, written, fmt.Errorf("GetMedia stream ended with error %s (%s)", code, id)
 			}
-			if afterCluster {
-				afterCluster = false
-				if err := flush(rd.Offset()); err != nil {
-					return n, written, err
+			if !afterCluster {
+				cur.producer = tagTime(tags, mkv.TagProducerTimestamp, cur.producer)
+				if v, ok := tags.Lookup(mkv.TagFragmentNumber); ok {
+					cur.number = v
 				}
-				if limit > 0 && n >= limit {
-					return n, written, nil
-				}
+				continue
 			}
+			afterCluster = false
+			if err := flush(rd.Offset()); err != nil {
+				return p.n, written, err
+			}
+			if p.last(&cur) {
+				return p.n, written, nil
+			}
+		}
+	}
+}
+
+// tagTime returns the timestamp in tag name of tags, or def.
+func tagTime(tags *mkv.Tags, name string, def time.Time) time.Time {
+	if v, ok := tags.Lookup(name); ok {
+		if t, err := mkv.ParseTimestamp(v); err == nil {
+			return t
+		}
+	}
+	return def
+}
+
+// compareNumbers compares two fragment numbers (decimal digits) by value.
+// A chunk without a number (not from GetMedia) compares as the largest.
+func compareNumbers(a, b string) int {
+	if a == "" {
+		return 1
+	}
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
+}
+
+// newestFragment returns the number of stream's newest fragment: the first
+// chunk GetMedia sends from NOW, read up to its fragment number tag. On a
+// stream without fragments it waits for the first one.
+func newestFragment(ctx context.Context, cfg aws.Config, endpoint, stream string) (string, error) {
+	resp, err := getMedia(ctx, cfg, endpoint, map[string]any{"StreamName": stream, "StartSelector": map[string]any{"StartSelectorType": "NOW"}})
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	rd := mkv.NewReader(resp.Body, mkv.ReaderConfig{})
+	for {
+		ev, err := rd.Next()
+		if err != nil {
+			return "", fmt.Errorf("GetMedia from NOW: %w", err)
+		}
+		if ev != mkv.EventTags {
+			continue
+		}
+		tags := rd.Tags()
+		if code, ok := tags.Lookup(mkv.TagErrorCode); ok {
+			return "", fmt.Errorf("GetMedia from NOW ended with error %s", code)
+		}
+		if n, ok := tags.Lookup(mkv.TagFragmentNumber); ok {
+			return n, nil
 		}
 	}
 }

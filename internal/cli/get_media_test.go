@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openkvs/openkvs/media/mkv"
 )
@@ -42,7 +43,7 @@ func TestGetMediaStartSelector(t *testing.T) {
 }
 
 // getMediaChunks builds a GetMedia-style stream of n chunks (header,
-// Tags, Cluster, Tags), the last one optionally an error chunk.
+// Tags, Cluster, Tags) one second apart, numbered 100 on.
 func getMediaChunks(t *testing.T, n int, withAfterTags bool) (stream []byte, ends []int) {
 	t.Helper()
 	var b bytes.Buffer
@@ -50,11 +51,14 @@ func getMediaChunks(t *testing.T, n int, withAfterTags bool) (stream []byte, end
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := time.Unix(1_700_000_000, 0)
 	for i := range n {
 		if err := w.WriteHeader([]mkv.Track{{Number: 1, Type: mkv.TrackTypeVideo, CodecID: "V_MPEG4/ISO/AVC"}}); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.WriteTags(mkv.SimpleTag{Name: mkv.TagFragmentNumber, String: strconv.Itoa(100 + i)}); err != nil {
+		at := mkv.FormatTimestamp(base.Add(time.Duration(i) * time.Second))
+		if err := w.WriteTags(mkv.SimpleTag{Name: mkv.TagFragmentNumber, String: strconv.Itoa(100 + i)},
+			mkv.SimpleTag{Name: mkv.TagServerTimestamp, String: at}, mkv.SimpleTag{Name: mkv.TagProducerTimestamp, String: at}); err != nil {
 			t.Fatal(err)
 		}
 		if err := w.WriteCluster(uint64(i*1000), []mkv.Frame{{Track: 1, Keyframe: true, Data: []byte("frame")}}); err != nil {
@@ -71,26 +75,40 @@ func getMediaChunks(t *testing.T, n int, withAfterTags bool) (stream []byte, end
 }
 
 func TestCopyFragments(t *testing.T) {
-	for _, after := range []bool{true, false} {
-		stream, ends := getMediaChunks(t, 4, after)
-		for _, limit := range []int{0, 1, 3} {
-			var out bytes.Buffer
-			n, written, err := copyFragments(&out, bytes.NewReader(stream), limit)
-			if err != nil {
-				t.Fatalf("after tags %v, limit %d: %v", after, limit, err)
-			}
-			want := 4
-			if limit > 0 {
-				want = limit
-			}
-			if n != want || int(written) != out.Len() {
-				t.Errorf("after tags %v, limit %d: %d fragments, %d bytes", after, limit, n, written)
-			}
-			// The output is exactly the first chunks, unchanged (a
-			// chunk without trailing Tags ends at its Cluster).
-			if !bytes.Equal(out.Bytes(), stream[:ends[want-1]]) {
-				t.Errorf("after tags %v, limit %d: output is %d bytes, want the first %d", after, limit, out.Len(), ends[want-1])
-			}
+	for _, tt := range []struct {
+		stops     stops
+		afterTags bool
+		want      int
+	}{
+		{stops{}, true, 4},
+		{stops{}, false, 4},
+		{stops{fragments: 1}, true, 1},
+		{stops{fragments: 3}, true, 3},
+		{stops{fragments: 3}, false, 3},
+		{stops{duration: time.Millisecond}, true, 2},
+		{stops{duration: 2 * time.Second}, true, 3},
+		{stops{duration: 2 * time.Second}, false, 3},
+		{stops{duration: time.Hour}, true, 4},
+		{stops{until: "102"}, true, 3},
+		{stops{until: "102"}, false, 3},
+		{stops{until: "102", fragments: 2}, true, 2},
+		{stops{until: "99"}, true, 1},    // expired: the first one after it
+		{stops{until: "00101"}, true, 2}, // by value
+		{stops{until: "1000"}, true, 4},
+	} {
+		stream, ends := getMediaChunks(t, 4, tt.afterTags)
+		var out bytes.Buffer
+		n, written, err := copyFragments(&out, bytes.NewReader(stream), tt.stops)
+		if err != nil {
+			t.Fatalf("%+v, after tags %v: %v", tt.stops, tt.afterTags, err)
+		}
+		if n != tt.want || int(written) != out.Len() {
+			t.Errorf("%+v, after tags %v: %d fragments, %d bytes; want %d fragments", tt.stops, tt.afterTags, n, written, tt.want)
+		}
+		// The output is exactly the first chunks, unchanged (a chunk
+		// without trailing Tags ends at its Cluster).
+		if !bytes.Equal(out.Bytes(), stream[:ends[tt.want-1]]) {
+			t.Errorf("%+v, after tags %v: output is %d bytes, want the first %d", tt.stops, tt.afterTags, out.Len(), ends[tt.want-1])
 		}
 	}
 
@@ -102,13 +120,13 @@ func TestCopyFragments(t *testing.T) {
 		_ = w.WriteHeader([]mkv.Track{{Number: 1, Type: mkv.TrackTypeVideo, CodecID: "V_MPEG4/ISO/AVC"}})
 		_ = w.WriteTags(mkv.SimpleTag{Name: mkv.TagErrorCode, String: "MISSING_FRAGMENT"}, mkv.SimpleTag{Name: mkv.TagErrorID, String: "4000"})
 		var out bytes.Buffer
-		n, _, err := copyFragments(&out, &b, 0)
+		n, _, err := copyFragments(&out, &b, stops{})
 		if n != 2 || err == nil || !strings.Contains(err.Error(), "MISSING_FRAGMENT") {
 			t.Errorf("%d fragments, err %v", n, err)
 		}
 	})
 	t.Run("garbage", func(t *testing.T) {
-		_, _, err := copyFragments(&bytes.Buffer{}, strings.NewReader("not mkv at all"), 0)
+		_, _, err := copyFragments(&bytes.Buffer{}, strings.NewReader("not mkv at all"), stops{})
 		if err == nil {
 			t.Error("no error for garbage")
 		}

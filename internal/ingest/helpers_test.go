@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,8 +48,25 @@ type harness struct {
 
 func newHarness(t testing.TB, cfg ingest.Config) *harness {
 	t.Helper()
+	return newHarnessWith(t, cfg, harnessOptions{})
+}
+
+// harnessOptions adjust a harness' parts.
+type harnessOptions struct {
+	// archive, when set, edits the archive's Config before it is opened.
+	archive func(*archive.Config)
+	// listener, when set, wraps the HTTP server's listener.
+	listener func(net.Listener) net.Listener
+}
+
+func newHarnessWith(t testing.TB, cfg ingest.Config, o harnessOptions) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	arch, err := archive.Open(archive.Config{Dir: dir, SweepInterval: -1})
+	acfg := archive.Config{Dir: dir, SweepInterval: -1}
+	if o.archive != nil {
+		o.archive(&acfg)
+	}
+	arch, err := archive.Open(acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +91,9 @@ func newHarness(t testing.TB, cfg ingest.Config) *harness {
 		mux.Handle(op.Pattern, v.Middleware(op.Handler))
 	}
 	srv := httptest.NewUnstartedServer(mux)
+	if o.listener != nil {
+		srv.Listener = o.listener(srv.Listener)
+	}
 	srv.Start()
 	h := &harness{t: t, dir: dir, arch: arch, store: store, svc: svc, srv: srv, url: srv.URL}
 	t.Cleanup(func() {

@@ -335,7 +335,7 @@ func (in *ingestor) cluster(rd *mkv.Reader) bool {
 		in.fail(FramesMissingForTrack)
 		return false
 	}
-	dur := fragmentDuration(c, rd.Tracks(), in.header.TimecodeScale)
+	dur := c.Duration(rd.Tracks(), in.header.TimecodeScale)
 	if dur > cfg.MaxFragmentDuration {
 		in.fail(MaxFragmentDurationReached)
 		return false
@@ -346,9 +346,15 @@ func (in *ingestor) cluster(rd *mkv.Reader) bool {
 	}
 	done, err := cfg.Archive.Put(in.c.stream, f, c.Raw, in.retain)
 	if err != nil {
-		if errors.Is(err, archive.ErrStreamDeleted) {
+		switch {
+		case errors.Is(err, archive.ErrStreamDeleted):
 			in.fail(StreamNotActive)
-		} else {
+		case errors.Is(err, archive.ErrStorage):
+			// Disk full, out of file descriptors, I/O error: KVS'
+			// "failed to archive" error.
+			in.c.s.log.Error("ingest: store fragment", "stream", in.c.stream, "err", err)
+			in.fail(ArchivalError)
+		default:
 			in.c.s.log.Error("ingest: store fragment", "stream", in.c.stream, "err", err)
 			in.fail(InternalError)
 		}
@@ -415,54 +421,15 @@ func (in *ingestor) readError(err error) {
 	}
 }
 
-// fragmentDuration estimates the time a Cluster's frames cover: for each
-// track, from the Cluster timecode to its last frame plus one frame
-// (BlockDuration, else the track's DefaultDuration, else the track's mean
-// frame interval).
-func fragmentDuration(c *mkv.Cluster, tracks *mkv.Tracks, scale uint64) time.Duration {
-	type span struct {
-		first, last int64
-		n           int
-		lastDur     int64
-	}
-	spans := map[uint64]*span{}
-	for i := range c.Frames {
-		f := &c.Frames[i]
-		t := c.Time(f)
-		sp := spans[f.Track]
-		if sp == nil {
-			sp = &span{first: t, last: t}
-			spans[f.Track] = sp
-		}
-		sp.first, sp.n = min(sp.first, t), sp.n+1
-		if t >= sp.last {
-			sp.last, sp.lastDur = t, int64(f.Duration)
-		}
-	}
-	var end int64
-	for track, sp := range spans {
-		step := sp.lastDur
-		if step == 0 && tracks != nil {
-			if tr := tracks.Track(track); tr != nil && tr.DefaultDuration > 0 && scale > 0 {
-				step = int64(tr.DefaultDuration / scale)
-			}
-		}
-		if step == 0 && sp.n > 1 {
-			step = (sp.last - sp.first) / int64(sp.n-1)
-		}
-		end = max(end, sp.last+step)
-	}
-	ticks := end - int64(c.Timecode)
-	if ticks <= 0 {
-		return 0
-	}
-	return time.Duration(ticks) * time.Duration(scale)
-}
-
 // writeAcks owns the response: it writes every ack the reader sends, turns
 // durability results into PERSISTED (or ERROR 5001) in fragment order, and
 // sends IDLE when nothing was written for IdleAckInterval. It returns once
 // the reader is done and every pending fragment got its last ack.
+//
+// Each ack is written and flushed on its own, so that it travels in an
+// HTTP chunk (or HTTP/2 DATA frame) of its own, as KVS sends them: the KVS
+// producer SDK's ack parser takes one ack per chunk it receives and drops
+// whatever else the chunk holds.
 func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
 	cfg := &c.s.cfg
 	type pending struct {
@@ -472,18 +439,23 @@ func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
 	}
 	var (
 		queue  []pending
-		buf    []byte
+		buf    []byte // the acks to write, one after another
+		ends   []int  // where each ack in buf ends
 		failed bool
 		acks   = c.acks
 	)
 	idle := time.NewTimer(cfg.IdleAckInterval)
 	defer idle.Stop()
+	push := func(a ack) {
+		buf = appendAck(buf, a)
+		ends = append(ends, len(buf))
+	}
 	add := func(a ack) {
 		if a.durable != nil {
 			queue = append(queue, pending{a.timecode, a.number, a.durable})
 		}
 		if required || a.event == eventError {
-			buf = appendAck(buf, a)
+			push(a)
 		}
 	}
 	for acks != nil || len(queue) > 0 {
@@ -516,26 +488,33 @@ func (c *conn) writeAcks(w http.ResponseWriter, required bool) {
 			queue = queue[1:]
 			if err == nil {
 				if required {
-					buf = appendAck(buf, ack{event: eventPersisted, timecode: p.tc, hasTC: true, number: p.number})
+					push(ack{event: eventPersisted, timecode: p.tc, hasTC: true, number: p.number})
 				}
 			} else {
-				buf = appendAck(buf, ack{event: eventError, timecode: p.tc, hasTC: true, number: p.number, errID: ArchivalError})
+				push(ack{event: eventError, timecode: p.tc, hasTC: true, number: p.number, errID: ArchivalError})
 			}
 		case <-idle.C:
 			if required {
-				buf = appendAck(buf, ack{event: eventIdle})
+				push(ack{event: eventIdle})
 			}
 		}
 		if len(buf) == 0 || failed {
-			buf = buf[:0]
+			buf, ends = buf[:0], ends[:0]
 			continue
 		}
 		_ = c.rc.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-		_, err := w.Write(buf)
-		if err == nil {
-			err = c.rc.Flush()
+		var err error
+		start := 0
+		for _, end := range ends {
+			if _, err = w.Write(buf[start:end]); err == nil {
+				err = c.rc.Flush()
+			}
+			if err != nil {
+				break
+			}
+			start = end
 		}
-		buf = buf[:0]
+		buf, ends = buf[:0], ends[:0]
 		if err != nil {
 			failed = true
 			c.stop(stopAckFailed)
