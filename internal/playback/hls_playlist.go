@@ -154,10 +154,15 @@ func mediaPlaylist(s *session, tok string, win window) string {
 	}
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
 	for i, f := range win.frags {
-		if i > 0 && s.discontinuous(win.frags[i-1], f) {
+		disc := i > 0 && s.discontinuous(win.frags[i-1], f)
+		if disc {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
-		if s.Container == containerFMP4 && (i == 0 || !sameHeader(win.frags[i-1].Header, f.Header)) {
+		// The initialization section is named again after every
+		// discontinuity, not only when it changes: RFC 8216 §4.3.2.5
+		// lets it carry over, but players that reset their demuxer at a
+		// discontinuity (VLC) then have none.
+		if s.Container == containerFMP4 && (i == 0 || disc || !sameHeader(win.frags[i-1].Header, f.Header)) {
 			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?SessionToken=%s&FragmentNumber=%s\"\n", tok, f.Number)
 		}
 		if s.Flags&flagDisplayTimestamp != 0 {
