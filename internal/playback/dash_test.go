@@ -32,7 +32,8 @@ func TestDASHOnDemandWithFFmpeg(t *testing.T) {
 			// Track by track: ffmpeg's DASH demuxer (5.1) stops at the
 			// end of the first representation, losing audio frames
 			// timed after the last video frame.
-			in := tf.frames(base, 0, len(tf.clusters))
+			// Media time counts from the session's first fragment.
+			in := tf.frames(sessionZero, 0, len(tf.clusters))
 			checkFrames(t, only(in, 1), ffmpegFramecrcMap(t, u, "0:v"), true)
 			checkFrames(t, only(in, 2), ffmpegFramecrcMap(t, u, "0:a"), true)
 		})
@@ -108,7 +109,7 @@ func TestDASHManifest(t *testing.T) {
 		t.Fatalf("segment list:\n%s", raw)
 	}
 	for i, s := range sl.Timeline {
-		if s.T != fs[i].ProducerTime.UnixMilli() || s.D != fs[i].Duration.Milliseconds() || !strings.Contains(sl.URLs[i].Media, fs[i].Number.String()) {
+		if s.T != fs[i].ProducerTime.Sub(base).Milliseconds() || s.D != fs[i].Duration.Milliseconds() || !strings.Contains(sl.URLs[i].Media, fs[i].Number.String()) {
 			t.Errorf("segment %d: t=%d d=%d %s", i, s.T, s.D, sl.URLs[i].Media)
 		}
 	}
@@ -119,21 +120,24 @@ func TestDASHManifest(t *testing.T) {
 	newest := e.put("cam", tf, 0, base.Add(10*time.Second))
 	m, raw = get(map[string]any{"MaxManifestFragmentResults": 3})
 	st := m.Period.AdaptationSets[0].Representations[0].SegmentTemplate
-	if m.Type != "dynamic" || len(st.Timeline) != 3 || !strings.Contains(st.Media, "ProducerTime=$Time$") || strings.Contains(raw, "kvs:fn=") {
+	if m.Type != "dynamic" || len(st.Timeline) != 3 || !strings.Contains(st.Media, "Time=$Time$") || strings.Contains(raw, "kvs:fn=") {
 		t.Fatalf("live manifest:\n%s", raw)
 	}
-	if last := st.Timeline[2]; last.T != newest.ProducerTime.UnixMilli() {
-		t.Errorf("newest segment t=%d, want %d", last.T, newest.ProducerTime.UnixMilli())
+	// The live session's media time starts at the first fragment it
+	// lists.
+	if first, last := st.Timeline[0], st.Timeline[2]; first.T != 0 || last.T != newest.ProducerTime.Sub(fs[2].ProducerTime).Milliseconds() {
+		t.Errorf("segments at t=%d..%d, want 0..%d", first.T, last.T, newest.ProducerTime.Sub(fs[2].ProducerTime).Milliseconds())
 	}
 	// The template resolves to the newest fragment, and only to a
 	// fragment start.
-	u := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam"})
+	// (A session like the first: the same media timeline.)
+	u := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam", "MaxManifestFragmentResults": 3})
 	tmpl := strings.ReplaceAll(st.Media, "$Time$", strconv.FormatInt(st.Timeline[2].T, 10))
 	tmpl = tmpl[:strings.Index(tmpl, "SessionToken=")] + u[strings.Index(u, "SessionToken="):]
 	if status, _, seg := e.get(resolve(t, u, tmpl)); status != http.StatusOK || !bytes.Contains(seg, []byte("moof")) {
 		t.Errorf("segment by time: %d", status)
 	}
-	if status, _, _ := e.get(resolve(t, u, strings.Replace(tmpl, "ProducerTime="+strconv.FormatInt(st.Timeline[2].T, 10), "ProducerTime="+strconv.FormatInt(st.Timeline[2].T+1, 10), 1))); status != http.StatusNotFound {
+	if status, _, _ := e.get(resolve(t, u, strings.Replace(tmpl, "Time="+strconv.FormatInt(st.Timeline[2].T, 10), "Time="+strconv.FormatInt(st.Timeline[2].T+1, 10), 1))); status != http.StatusNotFound {
 		t.Errorf("segment at a time inside a fragment: %d, want 404", status)
 	}
 }
@@ -165,7 +169,7 @@ func TestDASHLiveWithFFmpeg(t *testing.T) {
 		}
 	}
 	u := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam"})
-	in := only(tf.frames(base, 0, len(tf.clusters)), 1)
+	in := only(tf.frames(sessionZero, 0, len(tf.clusters)), 1)
 	// ffmpeg follows a live manifest until stopped: stop it after the
 	// last video frame.
 	out := ffmpegRun(t, nil, u, []string{"-map", "0:v", "-frames:v", strconv.Itoa(len(in))})
@@ -175,4 +179,66 @@ func TestDASHLiveWithFFmpeg(t *testing.T) {
 	default:
 	}
 	checkFrames(t, in, out, true)
+}
+
+// TestDASHLiveWaitsForNextSegment: in a LIVE session, a request for the
+// segment that follows the newest fragment waits for it to arrive instead
+// of answering 404 (ffmpeg asks for it as soon as it has played the listed
+// ones and retries at once, thousands of times a second); any other time
+// that is no fragment start is a 404 at once.
+func TestDASHLiveWaitsForNextSegment(t *testing.T) {
+	e := newEnvSessions(t, false, SessionConfig{LiveSegmentWait: time.Hour})
+	e.createStream("cam", 24)
+	tf := loadFile(t, h264AAC)
+	base := e.clock().Add(-5 * time.Second)
+	fs := e.putAll("cam", tf, base)
+	u := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam", "MaxManifestFragmentResults": 2})
+	m, raw := e.dashManifest(u)
+	st := m.Period.AdaptationSets[0].Representations[0].SegmentTemplate
+	if len(st.Timeline) != 2 {
+		t.Fatalf("manifest:\n%s", raw)
+	}
+	last := st.Timeline[1]
+	at := func(ms int64) string {
+		return resolve(t, u, strings.ReplaceAll(strings.ReplaceAll(st.Media, "$Time$", strconv.FormatInt(ms, 10)), "&amp;", "&"))
+	}
+	get := func(url string) <-chan int {
+		done := make(chan int, 1)
+		go func() {
+			resp, err := http.Get(url)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		return done
+	}
+	for _, ms := range []int64{last.T + 1, last.T + last.D/2, last.T + last.D + time.Hour.Milliseconds() + 1} {
+		select {
+		case status := <-get(at(ms)):
+			if status != http.StatusNotFound {
+				t.Errorf("time %d: %d, want 404", ms, status)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("time %d: no answer: it waited for a fragment that is not the next", ms)
+		}
+	}
+	done := get(at(last.T + last.D))
+	select {
+	case status := <-done:
+		t.Fatalf("answered %d before the next fragment arrived", status)
+	case <-time.After(200 * time.Millisecond):
+	}
+	prev := fs[len(fs)-1]
+	e.put("cam", tf, 0, prev.ProducerTime.Add(prev.Duration))
+	select {
+	case status := <-done:
+		if status != http.StatusOK {
+			t.Fatalf("next segment: %d, want 200", status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not end when the fragment arrived")
+	}
 }

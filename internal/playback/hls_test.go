@@ -61,6 +61,20 @@ func (e *env) sessionURL(op string, req map[string]any) string {
 	return ""
 }
 
+// sessionZero is what the expected frame times of an fMP4 session are
+// relative to: media time counts from the session's first fragment.
+var sessionZero = time.Unix(0, 0)
+
+// sessionBase is the base of the expected frame times of a session of
+// container that starts with a fragment at producer time first: MPEG-TS
+// keeps producer time (modulo 2^33 ticks).
+func sessionBase(container string, first time.Time) time.Time {
+	if container == "MPEG_TS" {
+		return first
+	}
+	return sessionZero
+}
+
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
 func rangeSelector(kind string, start, end time.Time) map[string]any {
@@ -98,7 +112,7 @@ func TestHLSOnDemandWithFFmpeg(t *testing.T) {
 				t.Fatalf("session URL %s", u)
 			}
 			out := ffmpegFramecrc(t, u)
-			checkFrames(t, tf.frames(base, 0, len(tf.clusters)), out, tc.container == "FRAGMENTED_MP4")
+			checkFrames(t, tf.frames(sessionBase(tc.container, base), 0, len(tf.clusters)), out, tc.container == "FRAGMENTED_MP4")
 		})
 	}
 }
@@ -442,7 +456,7 @@ func TestHLSLiveWithFFmpeg(t *testing.T) {
 			if added != len(tf.clusters) {
 				t.Fatalf("ffmpeg stopped after %d fragments were added", added)
 			}
-			checkFrames(t, tf.frames(base, 0, len(tf.clusters)), out, cont == "FRAGMENTED_MP4")
+			checkFrames(t, tf.frames(sessionBase(cont, base), 0, len(tf.clusters)), out, cont == "FRAGMENTED_MP4")
 		})
 	}
 }
@@ -515,7 +529,8 @@ func TestHLSDiscontinuities(t *testing.T) {
 	if !strings.Contains(m, "&FragmentNumber="+changed.Number.String()+"\"\n") || !strings.Contains(m, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=") {
 		t.Errorf("no discontinuity and new EXT-X-MAP at the header change:\n%s", m)
 	}
-	if !strings.Contains(m, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?SessionToken="+u[strings.Index(u, "SessionToken=")+13:]+"&FragmentNumber="+gap.Number.String()+"\"\n#EXTINF") {
+	if i := strings.Index(m, "getMP4MediaFragment.mp4?FragmentNumber="+gap.Number.String()); i < 0 || !strings.Contains(m[:i], "&FragmentNumber="+gap.Number.String()+"\"\n#EXTINF") ||
+		!strings.HasSuffix(m[:strings.LastIndex(m[:i], "#EXT-X-MAP")], "#EXT-X-DISCONTINUITY\n") {
 		t.Errorf("no discontinuity before the fragment after the gap:\n%s", m)
 	}
 	if n := strings.Count(m, "#EXT-X-MAP"); n != 3 {

@@ -18,6 +18,7 @@ func testSession() *session {
 		Discontinuity: discontinuityOnGap, Flags: flagDisplayTimestamp | flagHasEnd, MaxResults: 42,
 		Created: time.Unix(1700000000, 123456789).UTC(), Expires: time.Unix(1700000300, 0).UTC(),
 		Start: time.Unix(1699990000, 5e8).UTC(), End: time.Unix(1699999000, 0).UTC(), Stream: "cam-1.x_y",
+		Base: time.UnixMilli(1699990000123).UTC(), Lag: -1500 * time.Millisecond,
 	}
 	s.Anchor.Millis, s.Anchor.Seq = 1699999999999, 7
 	return s

@@ -38,6 +38,10 @@ type SessionConfig struct {
 	// SegmentCacheBytes bounds the cache of remuxed HLS/DASH segments
 	// that the players of one stream share. Defaults to 64 MiB.
 	SegmentCacheBytes int64
+	// LiveSegmentWait is how long a LIVE DASH request for the segment
+	// that follows the newest one waits for it to arrive. Defaults to 3
+	// seconds.
+	LiveSegmentWait time.Duration
 }
 
 // Session limits from the archived-media API reference.
@@ -61,6 +65,7 @@ type sessions struct {
 	segments *segmentCache
 	baseURL  func(r *http.Request) string
 	window   time.Duration
+	liveHold time.Duration
 }
 
 // sessionOperations returns GetHLSStreamingSessionURL,
@@ -111,6 +116,10 @@ func newSessions(s *Service) (*sessions, error) {
 	}
 	if h.window <= 0 {
 		h.window = 30 * time.Second
+	}
+	h.liveHold = cfg.LiveSegmentWait
+	if h.liveHold <= 0 {
+		h.liveHold = defaultLiveHold
 	}
 	return h, nil
 }
@@ -365,6 +374,12 @@ func (h *sessions) firstFragment(s *session) (*archive.Fragment, error) {
 		// playlist has history to fill its window.
 		anchor := f.Number.Millis - uint64(max(2*h.window, time.Minute).Milliseconds())
 		s.Anchor.Millis, s.Anchor.Seq = anchor, 0
+		first, err := h.liveStart(s)
+		if err != nil {
+			return nil, err
+		}
+		s.Base = first.ProducerTime.Truncate(time.Millisecond)
+		s.Lag = f.ServerTime().Sub(f.ProducerTime).Round(time.Millisecond)
 		return f, nil
 	default:
 		fs, _, err := h.list(s, archive.Number{}, 1)
@@ -374,8 +389,36 @@ func (h *sessions) firstFragment(s *session) (*archive.Fragment, error) {
 		if len(fs) == 0 {
 			return nil, awsapi.Errorf(awsapi.ResourceNotFound, "No fragments found in the stream %s for the requested time range.", s.Stream)
 		}
+		s.Base = fs[0].ProducerTime.Truncate(time.Millisecond)
 		return fs[0], nil
 	}
+}
+
+// liveStart returns the fragment a new LIVE session's first playlist or
+// manifest starts with: the MaxResults-th newest after the anchor.
+func (h *sessions) liveStart(s *session) (*archive.Fragment, error) {
+	ring := make([]*archive.Fragment, s.MaxResults)
+	n := 0
+	last := archive.Number{Millis: s.Anchor.Millis, Seq: s.Anchor.Seq}
+	for {
+		f, _, err := h.svc.cfg.Archive.Next(s.Stream, last)
+		if err != nil {
+			return nil, fmt.Errorf("next fragment: %w", err)
+		}
+		if f == nil {
+			break
+		}
+		ring[n%len(ring)] = f
+		n++
+		last = f.Number
+	}
+	if n == 0 {
+		return nil, awsapi.Errorf(awsapi.ResourceNotFound, "No fragments found in the stream %s for the last %v.", s.Stream, h.window)
+	}
+	if n < len(ring) {
+		return ring[0], nil
+	}
+	return ring[n%len(ring)], nil
 }
 
 // list returns up to limit fragments of an ON_DEMAND or LIVE_REPLAY
