@@ -18,7 +18,7 @@ import (
 //	flags(1) maxResults(uvarint) created(varint ns) expires(varint ns)
 //	start(varint ns) end(varint ns) anchor.Millis(uvarint)
 //	anchor.Seq(uvarint) base(varint ms) lag(varint ms)
-//	streamLen(uvarint) stream
+//	streamCreated(varint ms) streamLen(uvarint) stream
 //
 // followed by the first 16 bytes of HMAC-SHA256(key, all of the above),
 // the whole base64url-encoded without padding (URL-safe, RFC 4648 §5).
@@ -97,8 +97,12 @@ type session struct {
 	// fragment has reached the server: the manifest's
 	// availabilityStartTime is Base+Lag, so that a player computes a
 	// segment available when the server has it.
-	Lag    time.Duration
-	Stream string
+	Lag time.Duration
+	// StreamCreated is the CreationTime of the stream (whole
+	// milliseconds): a stream deleted and created again under the same
+	// name is another stream, which the session's URLs must not play.
+	StreamCreated time.Time
+	Stream        string
 }
 
 // selectorKind is the FragmentSelectorType of a session or clip.
@@ -123,6 +127,7 @@ func encodeToken(key []byte, s *session) string {
 	b = binary.AppendUvarint(b, s.Anchor.Seq)
 	b = binary.AppendVarint(b, unixMilli(s.Base))
 	b = binary.AppendVarint(b, s.Lag.Milliseconds())
+	b = binary.AppendVarint(b, unixMilli(s.StreamCreated))
 	b = binary.AppendUvarint(b, uint64(len(s.Stream)))
 	b = append(b, s.Stream...)
 	m := hmac.New(sha256.New, key)
@@ -204,7 +209,7 @@ func decodeToken(key []byte, tok string) (*session, error) {
 	maxResults := uv()
 	created, expires, start, end := sv(), sv(), sv(), sv()
 	s.Anchor.Millis, s.Anchor.Seq = uv(), uv()
-	base, lag := sv(), sv()
+	base, lag, streamCreated := sv(), sv(), sv()
 	n := uv()
 	if err != nil || n != uint64(len(r)) || maxResults > maxFragmentResults {
 		return nil, errBadToken
@@ -212,6 +217,7 @@ func decodeToken(key []byte, tok string) (*session, error) {
 	s.MaxResults = int(maxResults)
 	s.Created, s.Expires, s.Start, s.End = fromUnixNano(created), fromUnixNano(expires), fromUnixNano(start), fromUnixNano(end)
 	s.Base, s.Lag = fromUnixMilli(base), time.Duration(lag)*time.Millisecond
+	s.StreamCreated = fromUnixMilli(streamCreated)
 	s.Stream = string(r)
 	if !s.valid() {
 		return nil, errBadToken

@@ -225,7 +225,8 @@ func (s *session) fragmentTime(f *archive.Fragment) time.Time {
 // sessionFromRequest checks the SessionToken of a resource request. A
 // missing, forged or other-kind token is a NotAuthorizedException, an
 // expired one too (the API reference: "the token has expired"), with the
-// 403 status the reference gives for it.
+// 403 status the reference gives for it. A session whose stream was
+// deleted (or deleted and created again) is a ResourceNotFoundException.
 func (h *sessions) sessionFromRequest(r *http.Request, kind sessionKind) (*session, error) {
 	tok := r.URL.Query().Get("SessionToken")
 	if tok == "" {
@@ -237,6 +238,15 @@ func (h *sessions) sessionFromRequest(r *http.Request, kind sessionKind) (*sessi
 	}
 	if !h.now().Before(s.Expires) {
 		return nil, &awsapi.Error{Code: awsapi.NotAuthorized, Message: "The session token has expired.", StatusCode: http.StatusForbidden}
+	}
+	// The session's stream must still be the one it was made for, not
+	// deleted, nor deleted and created again under the same name.
+	st, err := h.svc.cfg.Streams.GetStream(r.Context(), s.Stream)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && (st.Status == catalog.StatusDeleting || st.CreationTime.UnixMilli() != s.StreamCreated.UnixMilli())) {
+		return nil, awsapi.Errorf(awsapi.ResourceNotFound, "The stream %s of this streaming session was deleted.", s.Stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get stream %q: %w", s.Stream, err)
 	}
 	return s, nil
 }
@@ -332,6 +342,7 @@ func (h *sessions) newSession(ctx context.Context, kind sessionKind, ref mediaSt
 		return nil, nil, err
 	}
 	s.Stream = st.Name
+	s.StreamCreated = st.CreationTime.Truncate(time.Millisecond)
 	first, err := h.firstFragment(s)
 	if err != nil {
 		return nil, nil, err
