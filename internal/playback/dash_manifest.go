@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
 )
 
@@ -16,10 +15,13 @@ import (
 // milliseconds of the session's media time (producer time since the
 // session's Base, which is also the segments' decode time origin). KVS
 // fragment numbers are not consecutive, so $Number$ templates cannot
-// address them: a static manifest names each fragment in a SegmentList
-// (§5.3.9.3), a dynamic one uses a SegmentTemplate on $Time$, the
-// fragment's media start time, which getMP4MediaFragment.mp4 accepts as
-// Time.
+// address them: both static and dynamic manifests use a SegmentTemplate on
+// $Time$ (§5.3.9.4.4), the fragment's media start time, which
+// getMP4MediaFragment.mp4 accepts as Time. A live manifest changes under the
+// player and times stay valid from one to the next; and unlike a
+// SegmentList of URLs with 47-digit fragment numbers, a template is within
+// the URL length ffmpeg's DASH reader allows (it truncates SegmentURLs
+// longer than the manifest URL plus a little).
 
 const mpdType = "application/dash+xml"
 
@@ -130,15 +132,7 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 		if len(frags) > 0 {
 			init += "&amp;FragmentNumber=" + frags[0].Number.String()
 		}
-		if win.complete {
-			fmt.Fprintf(&b, `        <SegmentList timescale="1000" presentationTimeOffset="%d">`+"\n", pto)
-			fmt.Fprintf(&b, `          <Initialization sourceURL="%s"/>`+"\n", init)
-		} else {
-			// A live manifest changes under the player: address
-			// segments by their start time ($Time$, §5.3.9.4.4), which
-			// stays valid from one manifest to the next.
-			fmt.Fprintf(&b, `        <SegmentTemplate timescale="1000" presentationTimeOffset="0" initialization="%s" media="getMP4MediaFragment.mp4?Time=$Time$&amp;TrackNumber=%d&amp;SessionToken=%s">`+"\n", init, t.number, tok)
-		}
+		fmt.Fprintf(&b, `        <SegmentTemplate timescale="1000" presentationTimeOffset="%d" initialization="%s" media="getMP4MediaFragment.mp4?Time=$Time$&amp;TrackNumber=%d&amp;SessionToken=%s">`+"\n", pto, init, t.number, tok)
 		b.WriteString("          <SegmentTimeline>\n")
 		for _, f := range frags {
 			fmt.Fprintf(&b, `            <S t="%d" d="%d"`, s.mediaTime(f), max(f.Duration.Milliseconds(), 1))
@@ -150,21 +144,9 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 			}
 			b.WriteString("/>\n")
 		}
-		b.WriteString("          </SegmentTimeline>\n")
-		if win.complete {
-			for _, f := range frags {
-				fmt.Fprintf(&b, `          <SegmentURL media="%s"/>`+"\n", dashMediaURL(f, t.number, tok))
-			}
-			b.WriteString("        </SegmentList>\n")
-		} else {
-			b.WriteString("        </SegmentTemplate>\n")
-		}
+		b.WriteString("          </SegmentTimeline>\n        </SegmentTemplate>\n")
 		b.WriteString("      </Representation>\n    </AdaptationSet>\n")
 	}
 	b.WriteString("  </Period>\n</MPD>\n")
 	return b.String()
-}
-
-func dashMediaURL(f *archive.Fragment, track uint64, tok string) string {
-	return fmt.Sprintf("getMP4MediaFragment.mp4?FragmentNumber=%s&amp;TrackNumber=%d&amp;SessionToken=%s", f.Number, track, tok)
 }
