@@ -76,9 +76,13 @@ func (h *sessions) getHLSMasterPlaylist(w http.ResponseWriter, r *http.Request) 
 	// The media playlist's media time starts at the first fragment it
 	// shows now (see mediaBaseParam); a player loads the master playlist
 	// once, when it starts.
+	// (An ON_DEMAND playlist always starts at the session's first
+	// fragment, the token's Base.)
 	base := s.Base
-	if win, err := h.playlistWindow(s, tok); err == nil && len(win.frags) > 0 {
-		base = win.frags[0].ProducerTime
+	if s.Mode != modeOnDemand {
+		if win, err := h.playlistWindow(s, tok); err == nil && len(win.frags) > 0 {
+			base = win.frags[0].ProducerTime
+		}
 	}
 	fmt.Fprintf(&b, "\ngetHLSMediaPlaylist.m3u8?SessionToken=%s&MediaBase=%d\n", tok, base.UnixMilli())
 	writeResource(w, m3u8Type, []byte(b.String()), false)

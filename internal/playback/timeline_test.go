@@ -135,6 +135,13 @@ func TestSessionMediaTimeline(t *testing.T) {
 	last := fs[len(fs)-1]
 	next := e.put("cam", tf, 0, last.ProducerTime.Add(last.Duration))
 	check("LIVE, slid", e.playlistSegments(player), []*archive.Fragment{last, next}, fs[len(fs)-2])
+	// A MediaBase that is no time in milliseconds is refused.
+	for _, bad := range []string{"x", "-1", "99999999999999999999", "1e3"} {
+		u := strings.Replace(player, "MediaBase=", "MediaBase="+bad+"&Was=", 1)
+		if status, _, body := e.get(u); status != http.StatusBadRequest || !strings.Contains(string(body), "InvalidArgumentException") {
+			t.Errorf("MediaBase=%s: %d %s, want 400 InvalidArgumentException", bad, status, body)
+		}
+	}
 	// A player that starts later starts at 0 too: GStreamer's clock
 	// starts where its first playlist does.
 	check("LIVE, a later player", e.mediaSegments(live), []*archive.Fragment{last, next}, last)
