@@ -1,6 +1,7 @@
 // Independent players against LIVE and ON_DEMAND sessions of a running
 // producer (`ffmpeg -re ... | openkvs put-media -`): GStreamer's playbin
-// (HLS fMP4 and DASH, rendering in real time to a fakesink with sync=true)
+// (HLS fMP4 and MPEG-TS, DASH; rendering in real time to a fakesink with
+// sync=true)
 // and ffmpeg (HLS and DASH LIVE, counting the 404s the server answers).
 // hls.js plays the same sessions in streams-browser.test.js. Every player
 // talks to the server on loopback only.
@@ -55,7 +56,7 @@ async function sessionURL(kind, mode, extra = {}) {
     selector = { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: fs[0].ProducerTimestamp, EndTimestamp: new Date(fs[3].ProducerTimestamp - 1) } };
   }
   if (kind === 'HLS') {
-    return (await media.send(new GetHLSStreamingSessionURLCommand({ ...req, ContainerFormat: 'FRAGMENTED_MP4', HLSFragmentSelector: selector }))).HLSStreamingSessionURL;
+    return (await media.send(new GetHLSStreamingSessionURLCommand({ ContainerFormat: 'FRAGMENTED_MP4', ...req, HLSFragmentSelector: selector }))).HLSStreamingSessionURL;
   }
   return (await media.send(new GetDASHStreamingSessionURLCommand({ ...req, DASHFragmentSelector: selector }))).DASHStreamingSessionURL;
 }
@@ -120,14 +121,16 @@ test('a LIVE fMP4 playlist is VLC-shaped: EXT-X-MAP after every EXT-X-DISCONTINU
   checkMapAfterDiscontinuity(pl);
 });
 
-test('GStreamer playbin plays HLS fMP4 and DASH, LIVE and ON_DEMAND, in real time', { skip: noGst }, async () => {
-  const [hlsLive, dashLive, hlsOD, dashOD] = await Promise.all([
-    sessionURL('HLS', 'LIVE'), sessionURL('DASH', 'LIVE'), sessionURL('HLS', 'ON_DEMAND'), sessionURL('DASH', 'ON_DEMAND'),
+test('GStreamer playbin plays HLS (fMP4, MPEG-TS) and DASH, LIVE and ON_DEMAND, in real time', { skip: noGst }, async () => {
+  const [hlsLive, dashLive, tsLive, hlsOD, dashOD] = await Promise.all([
+    sessionURL('HLS', 'LIVE'), sessionURL('DASH', 'LIVE'), sessionURL('HLS', 'LIVE', { ContainerFormat: 'MPEG_TS' }),
+    sessionURL('HLS', 'ON_DEMAND'), sessionURL('DASH', 'ON_DEMAND'),
   ]);
-  // Two at a time: the machine running the suite may have two cores.
-  const live = await Promise.all([gstPlay(hlsLive, { frames: 50 }), gstPlay(dashLive, { frames: 50 })]);
+  // A few at a time: the machine running the suite may have two cores.
+  // MPEG-TS keeps producer-time PTS (modulo 2^33), which GStreamer maps.
+  const live = await Promise.all([gstPlay(hlsLive, { frames: 50 }), gstPlay(dashLive, { frames: 50 }), gstPlay(tsLive, { frames: 50 })]);
   const od = await Promise.all([gstPlay(hlsOD), gstPlay(dashOD)]);
-  for (const [name, r] of [['HLS LIVE', live[0]], ['DASH LIVE', live[1]]]) {
+  for (const [name, r] of [['HLS LIVE', live[0]], ['DASH LIVE', live[1]], ['HLS MPEG-TS LIVE', live[2]]]) {
     // Two seconds of video rendered against the clock: media times that
     // count from 1970 left the sink waiting for decades.
     assert.equal(r.how, 'frames', `${name}: ${r.frames} frames in ${r.seconds} s (${r.how}, exit ${r.code})\n${r.log}`);
