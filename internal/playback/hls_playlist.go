@@ -74,10 +74,9 @@ func (h *sessions) getHLSMasterPlaylist(w http.ResponseWriter, r *http.Request) 
 		}
 	}
 	// The media playlist's media time starts at the first fragment it
-	// shows now (see mediaBaseParam); a player loads the master playlist
-	// once, when it starts.
-	// (An ON_DEMAND playlist always starts at the session's first
-	// fragment, the token's Base.)
+	// shows now (see mediaBaseParam): a player loads the master playlist
+	// once, when it starts. An ON_DEMAND playlist always starts at the
+	// session's first fragment, the token's Base.
 	base := s.Base
 	if s.Mode != modeOnDemand {
 		if win, err := h.playlistWindow(s, tok); err == nil && len(win.frags) > 0 {
@@ -146,6 +145,8 @@ func (h *sessions) getHLSMediaPlaylist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Has("MediaBase") {
+		// Every URL of the playlist carries the token, and now the
+		// base with it.
 		tok += "&MediaBase=" + strconv.FormatInt(s.Base.UnixMilli(), 10)
 	}
 	writeResource(w, m3u8Type, []byte(mediaPlaylist(s, tok, win)), false)

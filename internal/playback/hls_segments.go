@@ -138,12 +138,12 @@ func (s *session) mediaTime(f *archive.Fragment) int64 {
 }
 
 // fragmentAt returns the fragment of session s that starts ms milliseconds
-// into the session's media timeline: the $Time$ of a live DASH manifest.
+// into the session's media timeline: the $Time$ of a DASH manifest.
 //
 // In a LIVE session, a request for the fragment that follows the newest
-// one waits for it (up to SessionConfig.LiveSegmentWait): players that follow a
-// SegmentTimeline, such as ffmpeg's, ask for the next segment as soon as
-// they have played the listed ones, and retry at once on a 404.
+// one waits for it (up to SessionConfig.LiveSegmentWait): players that
+// follow a SegmentTimeline, such as ffmpeg's, ask for the next segment as
+// soon as they have played the listed ones, and retry at once on a 404.
 func (h *sessions) fragmentAt(ctx context.Context, s *session, ms string) (*archive.Fragment, error) {
 	v, err := strconv.ParseInt(ms, 10, 64)
 	if err != nil || v < 0 {
