@@ -44,6 +44,7 @@ func TestDASHOnDemandWithFFmpeg(t *testing.T) {
 // mpd is the part of a manifest the tests look at.
 type mpd struct {
 	Type   string `xml:"type,attr"`
+	AST    string `xml:"availabilityStartTime,attr"`
 	Period struct {
 		AdaptationSets []struct {
 			ContentType     string `xml:"contentType,attr"`
@@ -137,6 +138,18 @@ func TestDASHManifest(t *testing.T) {
 	newest := e.put("cam", tf, 0, base.Add(10*time.Second))
 	m, raw = get(map[string]any{"MaxManifestFragmentResults": 3})
 	st := m.Period.AdaptationSets[0].Representations[0].SegmentTemplate
+	// A player computes the newest segment available (availabilityStartTime
+	// + t + d, ISO/IEC 23009-1 §5.3.9.5.3) when the server has had it
+	// whole: its server time, its duration and a margin, not at its
+	// producer time (an hour earlier here).
+	ast, err := time.Parse(time.RFC3339Nano, m.AST)
+	if err != nil || len(st.Timeline) == 0 {
+		t.Fatalf("live manifest: %v\n%s", err, raw)
+	}
+	n := st.Timeline[len(st.Timeline)-1]
+	if avail, want := ast.Add(time.Duration(n.T+n.D)*time.Millisecond), newest.ServerTime().Add(newest.Duration.Truncate(time.Millisecond)+availabilityMargin); !avail.Equal(want) {
+		t.Errorf("newest segment available at %v, want %v (server time %v)", avail, want, newest.ServerTime())
+	}
 	if m.Type != "dynamic" || len(st.Timeline) != 3 || !strings.Contains(st.Media, "Time=$Time$") || strings.Contains(raw, "kvs:fn=") {
 		t.Fatalf("live manifest:\n%s", raw)
 	}
