@@ -6,20 +6,29 @@ import (
 	"strings"
 	"time"
 
-	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
 )
 
 // The MPEG-DASH manifest (ISO/IEC 23009-1; section numbers of its 2019
 // edition). Each track is an AdaptationSet with one Representation whose
 // SegmentTimeline (§5.3.9.6) gives every fragment's start and duration in
-// milliseconds of producer time. KVS fragment numbers are not consecutive,
-// so $Number$ templates cannot address them: a static manifest names each
-// fragment in a SegmentList (§5.3.9.3), a dynamic one uses a
-// SegmentTemplate on $Time$, the fragment's producer start time, which
-// getMP4MediaFragment.mp4 accepts as ProducerTime.
+// milliseconds of the session's media time (producer time since the
+// session's Base, which is also the segments' decode time origin). KVS
+// fragment numbers are not consecutive, so $Number$ templates cannot
+// address them: both static and dynamic manifests use a SegmentTemplate on
+// $Time$ (§5.3.9.4.4), the fragment's media start time, which
+// getMP4MediaFragment.mp4 accepts as Time. A live manifest changes under the
+// player and times stay valid from one to the next; and unlike a
+// SegmentList of URLs with 47-digit fragment numbers, a template is within
+// the URL length ffmpeg's DASH reader allows (it truncates SegmentURLs
+// longer than the manifest URL plus a little).
 
 const mpdType = "application/dash+xml"
+
+// availabilityMargin delays the availability a live manifest announces
+// past the fragment arrival the session observed at its start, for
+// fragments that arrive a little later than that.
+const availabilityMargin = 250 * time.Millisecond
 
 // kvsNamespace is the XML namespace of the kvs:ts and kvs:fn attributes.
 const kvsNamespace = "urn:openkvs:dash:kvs"
@@ -79,13 +88,18 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 	if win.complete {
 		// Static: the presentation starts at the first fragment.
 		if len(frags) > 0 {
-			pto = frags[0].ProducerTime.UnixMilli()
+			pto = s.mediaTime(frags[0])
 		}
 		fmt.Fprintf(&b, ` type="static" mediaPresentationDuration="%s">`+"\n", isoDuration(total))
 	} else {
-		// Dynamic: availabilityStartTime is the epoch, so segment
-		// times are producer wall-clock times (§5.3.9.5.3).
-		fmt.Fprintf(&b, ` type="dynamic" availabilityStartTime="1970-01-01T00:00:00Z" publishTime="%s" minimumUpdatePeriod="PT1S" timeShiftBufferDepth="%s" suggestedPresentationDelay="%s" maxSegmentDuration="%s">`+"\n",
+		// Dynamic: a player finds segment S available at
+		// availabilityStartTime + S@t + S@d (§5.3.9.5.3). Media time 0
+		// is the producer time Base, and fragments reach the server Lag
+		// after their producer time and are whole S@d later, so with
+		// availabilityStartTime = Base + Lag (plus a margin for jitter)
+		// a player asks for a segment once the server has it.
+		fmt.Fprintf(&b, ` type="dynamic" availabilityStartTime="%s" publishTime="%s" minimumUpdatePeriod="PT1S" timeShiftBufferDepth="%s" suggestedPresentationDelay="%s" maxSegmentDuration="%s">`+"\n",
+			s.Base.Add(s.Lag+availabilityMargin).UTC().Format("2006-01-02T15:04:05.000Z"),
 			now.UTC().Format("2006-01-02T15:04:05.000Z"), isoDuration(max(total, time.Second)), isoDuration(max(3*maxDur, 2*time.Second)), isoDuration(max(maxDur, time.Second)))
 	}
 	b.WriteString(`  <Period id="0" start="PT0S">` + "\n")
@@ -118,18 +132,10 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 		if len(frags) > 0 {
 			init += "&amp;FragmentNumber=" + frags[0].Number.String()
 		}
-		if win.complete {
-			fmt.Fprintf(&b, `        <SegmentList timescale="1000" presentationTimeOffset="%d">`+"\n", pto)
-			fmt.Fprintf(&b, `          <Initialization sourceURL="%s"/>`+"\n", init)
-		} else {
-			// A live manifest changes under the player: address
-			// segments by their start time ($Time$, §5.3.9.4.4), which
-			// stays valid from one manifest to the next.
-			fmt.Fprintf(&b, `        <SegmentTemplate timescale="1000" presentationTimeOffset="0" initialization="%s" media="getMP4MediaFragment.mp4?ProducerTime=$Time$&amp;TrackNumber=%d&amp;SessionToken=%s">`+"\n", init, t.number, tok)
-		}
+		fmt.Fprintf(&b, `        <SegmentTemplate timescale="1000" presentationTimeOffset="%d" initialization="%s" media="getMP4MediaFragment.mp4?Time=$Time$&amp;TrackNumber=%d&amp;SessionToken=%s">`+"\n", pto, init, t.number, tok)
 		b.WriteString("          <SegmentTimeline>\n")
 		for _, f := range frags {
-			fmt.Fprintf(&b, `            <S t="%d" d="%d"`, f.ProducerTime.UnixMilli(), max(f.Duration.Milliseconds(), 1))
+			fmt.Fprintf(&b, `            <S t="%d" d="%d"`, s.mediaTime(f), max(f.Duration.Milliseconds(), 1))
 			if s.Flags&flagDisplayTimestamp != 0 {
 				fmt.Fprintf(&b, ` kvs:ts="%d"`, s.fragmentTime(f).UnixMilli())
 			}
@@ -138,21 +144,9 @@ func dashManifest(s *session, tok string, mh *mediaHeader, win window, now time.
 			}
 			b.WriteString("/>\n")
 		}
-		b.WriteString("          </SegmentTimeline>\n")
-		if win.complete {
-			for _, f := range frags {
-				fmt.Fprintf(&b, `          <SegmentURL media="%s"/>`+"\n", dashMediaURL(f, t.number, tok))
-			}
-			b.WriteString("        </SegmentList>\n")
-		} else {
-			b.WriteString("        </SegmentTemplate>\n")
-		}
+		b.WriteString("          </SegmentTimeline>\n        </SegmentTemplate>\n")
 		b.WriteString("      </Representation>\n    </AdaptationSet>\n")
 	}
 	b.WriteString("  </Period>\n</MPD>\n")
 	return b.String()
-}
-
-func dashMediaURL(f *archive.Fragment, track uint64, tok string) string {
-	return fmt.Sprintf("getMP4MediaFragment.mp4?FragmentNumber=%s&amp;TrackNumber=%d&amp;SessionToken=%s", f.Number, track, tok)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,9 +73,42 @@ func (h *sessions) getHLSMasterPlaylist(w http.ResponseWriter, r *http.Request) 
 			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", fr)
 		}
 	}
-	fmt.Fprintf(&b, "\ngetHLSMediaPlaylist.m3u8?SessionToken=%s\n", tok)
+	// The media playlist's media time starts at the first fragment it
+	// shows now (see mediaBaseParam): a player loads the master playlist
+	// once, when it starts. An ON_DEMAND playlist always starts at the
+	// session's first fragment, the token's Base.
+	base := s.Base
+	if s.Mode != modeOnDemand {
+		if win, err := h.playlistWindow(s, tok); err == nil && len(win.frags) > 0 {
+			base = win.frags[0].ProducerTime
+		}
+	}
+	fmt.Fprintf(&b, "\ngetHLSMediaPlaylist.m3u8?SessionToken=%s&MediaBase=%d\n", tok, base.UnixMilli())
 	writeResource(w, m3u8Type, []byte(b.String()), false)
 }
+
+// mediaBaseParam applies the MediaBase query parameter of HLS media
+// playlist and segment requests to s: the producer time, in Unix
+// milliseconds, at which the player's media time is 0. HLS players (such as
+// GStreamer's) count media time from the first segment of the first media
+// playlist they load, not from the session's start, so the master playlist
+// names the first segment it would list then, and the media playlist passes
+// it on to its segments. It only moves the player's own timeline.
+func mediaBaseParam(r *http.Request, s *session) error {
+	v := r.URL.Query().Get("MediaBase")
+	if v == "" {
+		return nil
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms < 0 || ms > maxMediaBase {
+		return awsapi.Errorf(awsapi.InvalidArgument, "MediaBase %q is not a time in Unix milliseconds.", clip(v))
+	}
+	s.Base = time.UnixMilli(ms)
+	return nil
+}
+
+// maxMediaBase bounds MediaBase (the year 9999).
+const maxMediaBase = 253402300799999
 
 // frameRate returns the frame rate an H.264 SPS signals, or 0.
 func frameRate(t *mediaTrack) float64 {
@@ -100,11 +134,20 @@ func (h *sessions) getHLSMediaPlaylist(w http.ResponseWriter, r *http.Request) {
 		awsapi.WriteError(w, r, err)
 		return
 	}
+	if err := mediaBaseParam(r, s); err != nil {
+		awsapi.WriteError(w, r, err)
+		return
+	}
 	tok := r.URL.Query().Get("SessionToken")
 	win, err := h.playlistWindow(s, tok)
 	if err != nil {
 		awsapi.WriteError(w, r, err)
 		return
+	}
+	if r.URL.Query().Has("MediaBase") {
+		// Every URL of the playlist carries the token, and now the
+		// base with it.
+		tok += "&MediaBase=" + strconv.FormatInt(s.Base.UnixMilli(), 10)
 	}
 	writeResource(w, m3u8Type, []byte(mediaPlaylist(s, tok, win)), false)
 }
@@ -154,10 +197,15 @@ func mediaPlaylist(s *session, tok string, win window) string {
 	}
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
 	for i, f := range win.frags {
-		if i > 0 && s.discontinuous(win.frags[i-1], f) {
+		disc := i > 0 && s.discontinuous(win.frags[i-1], f)
+		if disc {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
-		if s.Container == containerFMP4 && (i == 0 || !sameHeader(win.frags[i-1].Header, f.Header)) {
+		// The initialization section is named again after every
+		// discontinuity, not only when it changes: RFC 8216 §4.3.2.5
+		// lets it carry over, but players that reset their demuxer at a
+		// discontinuity (VLC) then have none.
+		if s.Container == containerFMP4 && (i == 0 || disc || !sameHeader(win.frags[i-1].Header, f.Header)) {
 			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"getMP4InitFragment.mp4?SessionToken=%s&FragmentNumber=%s\"\n", tok, f.Number)
 		}
 		if s.Flags&flagDisplayTimestamp != 0 {

@@ -2,6 +2,7 @@ package playback
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -74,9 +75,15 @@ func (h *sessions) getMP4MediaFragment(kind sessionKind) http.HandlerFunc {
 			awsapi.WriteError(w, r, err)
 			return
 		}
+		if kind == kindHLS {
+			if err := mediaBaseParam(r, s); err != nil {
+				awsapi.WriteError(w, r, err)
+				return
+			}
+		}
 		var f *archive.Fragment
-		if q := r.URL.Query(); kind == kindDASH && !q.Has("FragmentNumber") && q.Has("ProducerTime") {
-			f, err = h.fragmentAt(s, q.Get("ProducerTime"))
+		if q := r.URL.Query(); kind == kindDASH && !q.Has("FragmentNumber") && q.Has("Time") {
+			f, err = h.fragmentAt(r.Context(), s, q.Get("Time"))
 		} else {
 			f, err = h.fragmentOf(r, s)
 		}
@@ -87,6 +94,9 @@ func (h *sessions) getMP4MediaFragment(kind sessionKind) http.HandlerFunc {
 		b, err := h.segments.get(segmentKey{stream: s.Stream, number: f.Number, track: only}, func() ([]byte, error) {
 			return h.mediaSegment(s.Stream, f, only)
 		})
+		if err == nil {
+			b, err = h.onSessionTimeline(s, f, b)
+		}
 		if err != nil {
 			awsapi.WriteError(w, r, err)
 			return
@@ -95,22 +105,102 @@ func (h *sessions) getMP4MediaFragment(kind sessionKind) http.HandlerFunc {
 	}
 }
 
-// fragmentAt returns the fragment of session s whose producer time, in
-// milliseconds since the epoch, is ms: the $Time$ of a live DASH manifest.
-func (h *sessions) fragmentAt(s *session, ms string) (*archive.Fragment, error) {
+// onSessionTimeline returns the media segment seg of fragment f (remuxed
+// with producer times, shared by every session) with its decode times
+// counted from the session's Base.
+func (h *sessions) onSessionTimeline(s *session, f *archive.Fragment, seg []byte) ([]byte, error) {
+	if s.Base.IsZero() {
+		return seg, nil
+	}
+	mh, err := h.headers.get(f.Header)
+	if err != nil {
+		return nil, err
+	}
+	base := s.Base.UnixNano()
+	b, err := fmp4.AppendRebased(make([]byte, 0, len(seg)), seg, func(id uint32) uint64 {
+		for _, t := range mh.tracks {
+			if t.track.ID == id {
+				return ticks(base, t.track.Timescale)
+			}
+		}
+		return 0
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fragment %s: %w", f.Number, err)
+	}
+	return b, nil
+}
+
+// mediaTime is f's start on the session's media timeline, in
+// milliseconds: the S@t of DASH manifests.
+func (s *session) mediaTime(f *archive.Fragment) int64 {
+	return max(f.ProducerTime.Sub(s.Base).Milliseconds(), 0)
+}
+
+// fragmentAt returns the fragment of session s that starts ms milliseconds
+// into the session's media timeline: the $Time$ of a DASH manifest.
+//
+// In a LIVE session, a request for the fragment that follows the newest
+// one waits for it (up to SessionConfig.LiveSegmentWait): players that
+// follow a SegmentTimeline, such as ffmpeg's, ask for the next segment as
+// soon as they have played the listed ones, and retry at once on a 404.
+func (h *sessions) fragmentAt(ctx context.Context, s *session, ms string) (*archive.Fragment, error) {
 	v, err := strconv.ParseInt(ms, 10, 64)
 	if err != nil || v < 0 {
-		return nil, awsapi.Errorf(awsapi.InvalidArgument, "ProducerTime %q is not a time in milliseconds.", clip(ms))
+		return nil, awsapi.Errorf(awsapi.InvalidArgument, "Time %q is not a time in milliseconds.", clip(ms))
 	}
-	f, err := h.svc.cfg.Archive.Seek(s.Stream, archive.ProducerTime, time.UnixMilli(v))
-	if err != nil {
-		return nil, fmt.Errorf("seek: %w", err)
+	target := s.Base.Add(time.Duration(v) * time.Millisecond)
+	notFound := awsapi.Errorf(awsapi.ResourceNotFound, "No fragment of this session starts at media time %d ms.", v)
+	var timeout <-chan time.Time
+	a := h.svc.cfg.Archive
+	for {
+		f, err := a.Seek(s.Stream, archive.ProducerTime, target)
+		if err != nil {
+			return nil, fmt.Errorf("seek: %w", err)
+		}
+		if f != nil && s.mediaTime(f) == v && s.contains(f) {
+			return f, nil
+		}
+		if s.Mode != modeLive {
+			return nil, notFound
+		}
+		latest, err := a.Latest(s.Stream)
+		if err != nil {
+			return nil, fmt.Errorf("latest fragment: %w", err)
+		}
+		// Only the fragment that is to follow the newest is waited
+		// for: not a time inside a fragment, nor one further ahead.
+		if latest == nil {
+			return nil, notFound
+		}
+		end := latest.ProducerTime.Add(latest.Duration)
+		if target.Before(end.Add(-gapTolerance)) || target.After(end.Add(h.liveHold)) {
+			return nil, notFound
+		}
+		next, arrived, err := a.Next(s.Stream, latest.Number)
+		if err != nil {
+			return nil, fmt.Errorf("next fragment: %w", err)
+		}
+		if next != nil {
+			continue // arrived meanwhile
+		}
+		if timeout == nil {
+			t := time.NewTimer(h.liveHold)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-arrived:
+		case <-timeout:
+			return nil, notFound
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	if f == nil || f.ProducerTime.UnixMilli() != v || !s.contains(f) {
-		return nil, awsapi.Errorf(awsapi.ResourceNotFound, "No fragment of this session starts at producer time %d.", v)
-	}
-	return f, nil
 }
+
+// defaultLiveHold is the default SessionConfig.LiveSegmentWait.
+const defaultLiveHold = 3 * time.Second
 
 // mediaSegment remuxes fragment f of stream into one fMP4 media segment.
 func (h *sessions) mediaSegment(stream string, f *archive.Fragment, only uint64) ([]byte, error) {

@@ -61,6 +61,20 @@ func (e *env) sessionURL(op string, req map[string]any) string {
 	return ""
 }
 
+// sessionZero is what the expected frame times of an fMP4 session are
+// relative to: media time counts from the session's first fragment.
+var sessionZero = time.Unix(0, 0)
+
+// sessionBase is the base of the expected frame times of a session of
+// container that starts with a fragment at producer time first: MPEG-TS
+// keeps producer time (modulo 2^33 ticks).
+func sessionBase(container string, first time.Time) time.Time {
+	if container == "MPEG_TS" {
+		return first
+	}
+	return sessionZero
+}
+
 func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
 func rangeSelector(kind string, start, end time.Time) map[string]any {
@@ -98,7 +112,7 @@ func TestHLSOnDemandWithFFmpeg(t *testing.T) {
 				t.Fatalf("session URL %s", u)
 			}
 			out := ffmpegFramecrc(t, u)
-			checkFrames(t, tf.frames(base, 0, len(tf.clusters)), out, tc.container == "FRAGMENTED_MP4")
+			checkFrames(t, tf.frames(sessionBase(tc.container, base), 0, len(tf.clusters)), out, tc.container == "FRAGMENTED_MP4")
 		})
 	}
 }
@@ -167,6 +181,7 @@ func TestHLSPlaylists(t *testing.T) {
 					t.Errorf("media playlist has %q:\n%s", w, media)
 				}
 			}
+			checkMapAfterDiscontinuity(t, string(media))
 			if n := strings.Count(string(media), "#EXTINF:"); n != tc.segments {
 				t.Errorf("%d segments, want %d:\n%s", n, tc.segments, media)
 			}
@@ -441,7 +456,7 @@ func TestHLSLiveWithFFmpeg(t *testing.T) {
 			if added != len(tf.clusters) {
 				t.Fatalf("ffmpeg stopped after %d fragments were added", added)
 			}
-			checkFrames(t, tf.frames(base, 0, len(tf.clusters)), out, cont == "FRAGMENTED_MP4")
+			checkFrames(t, tf.frames(sessionBase(cont, base), 0, len(tf.clusters)), out, cont == "FRAGMENTED_MP4")
 		})
 	}
 }
@@ -514,12 +529,14 @@ func TestHLSDiscontinuities(t *testing.T) {
 	if !strings.Contains(m, "&FragmentNumber="+changed.Number.String()+"\"\n") || !strings.Contains(m, "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=") {
 		t.Errorf("no discontinuity and new EXT-X-MAP at the header change:\n%s", m)
 	}
-	if i := strings.Index(m, gap.Number.String()); i < 0 || !strings.Contains(m[:i], "#EXT-X-DISCONTINUITY\n#EXTINF") {
+	if i := strings.Index(m, "getMP4MediaFragment.mp4?FragmentNumber="+gap.Number.String()); i < 0 || !strings.Contains(m[:i], "&FragmentNumber="+gap.Number.String()+"\"\n#EXTINF") ||
+		!strings.HasSuffix(m[:strings.LastIndex(m[:i], "#EXT-X-MAP")], "#EXT-X-DISCONTINUITY\n") {
 		t.Errorf("no discontinuity before the fragment after the gap:\n%s", m)
 	}
-	if n := strings.Count(m, "#EXT-X-MAP"); n != 2 {
-		t.Errorf("%d EXT-X-MAP tags, want 2:\n%s", n, m)
+	if n := strings.Count(m, "#EXT-X-MAP"); n != 3 {
+		t.Errorf("%d EXT-X-MAP tags, want 3 (the start and both discontinuities):\n%s", n, m)
 	}
+	checkMapAfterDiscontinuity(t, m)
 	// The second init segment describes the new codecs.
 	i := strings.LastIndex(m, `#EXT-X-MAP:URI="`)
 	j := strings.Index(m[i+16:], `"`)
@@ -567,8 +584,33 @@ func TestHLSLiveDiscontinuitySequence(t *testing.T) {
 		if j := strings.Index(m, "#EXT-X-DISCONTINUITY-SEQUENCE:"); j >= 0 {
 			seq, _ = strconv.Atoi(strings.TrimSpace(m[j+30 : j+30+strings.Index(m[j+30:], "\n")]))
 		}
+		checkMapAfterDiscontinuity(t, m)
 		if shown := strings.Count(m, "#EXT-X-DISCONTINUITY\n"); shown != want[i].shown || seq != want[i].seq {
 			t.Errorf("step %d: %d discontinuities shown, sequence %d; want %d, %d:\n%s", i, shown, seq, want[i].shown, want[i].seq, m)
+		}
+	}
+}
+
+// checkMapAfterDiscontinuity checks an fMP4 media playlist the way VLC
+// reads it: VLC resets its demuxer at every EXT-X-DISCONTINUITY, so each
+// one must be followed by an EXT-X-MAP before the next segment URI.
+func checkMapAfterDiscontinuity(t testing.TB, playlist string) {
+	t.Helper()
+	if !strings.Contains(playlist, "#EXT-X-MAP") {
+		return // MPEG-TS
+	}
+	needMap := false
+	for i, line := range strings.Split(playlist, "\n") {
+		switch {
+		case line == "#EXT-X-DISCONTINUITY":
+			needMap = true
+		case strings.HasPrefix(line, "#EXT-X-MAP:"):
+			needMap = false
+		case line != "" && !strings.HasPrefix(line, "#"):
+			if needMap {
+				t.Errorf("line %d: segment %s follows an EXT-X-DISCONTINUITY without an EXT-X-MAP:\n%s", i+1, line, playlist)
+				return
+			}
 		}
 	}
 }

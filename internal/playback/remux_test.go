@@ -168,6 +168,13 @@ type env struct {
 
 func newEnv(t testing.TB, realClock bool) *env {
 	t.Helper()
+	return newEnvSessions(t, realClock, SessionConfig{})
+}
+
+// newEnvSessions is newEnv with session settings (the key is set here).
+func newEnvSessions(t testing.TB, realClock bool, sc SessionConfig) *env {
+	t.Helper()
+	sc.Key = []byte("test key 0123456789abcdef")
 	e := &env{t: t, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), realNow: realClock}
 	a, err := archive.Open(archive.Config{Dir: t.TempDir(), Now: e.clock, SweepInterval: -1})
 	if err != nil {
@@ -176,7 +183,7 @@ func newEnv(t testing.TB, realClock bool) *env {
 	t.Cleanup(func() { a.Close() })
 	e.arch = a
 	e.store = memstore.New()
-	svc, err := New(Config{Archive: a, Streams: e.store, Now: e.clock, Sessions: SessionConfig{Key: []byte("test key 0123456789abcdef")}})
+	svc, err := New(Config{Archive: a, Streams: e.store, Now: e.clock, Sessions: sc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 //	version(1) kind(1) mode(1) selector(1) container(1) discontinuity(1)
 //	flags(1) maxResults(uvarint) created(varint ns) expires(varint ns)
 //	start(varint ns) end(varint ns) anchor.Millis(uvarint)
-//	anchor.Seq(uvarint) streamLen(uvarint) stream
+//	anchor.Seq(uvarint) base(varint ms) lag(varint ms)
+//	streamCreated(varint ms) streamLen(uvarint) stream
 //
 // followed by the first 16 bytes of HMAC-SHA256(key, all of the above),
 // the whole base64url-encoded without padding (URL-safe, RFC 4648 §5).
@@ -64,7 +65,7 @@ const (
 )
 
 const (
-	tokenVersion = 1
+	tokenVersion = 2
 	tokenMACLen  = 16
 	// maxTokenLen bounds what decodeToken accepts (a stream name is at
 	// most 256 bytes, so real tokens are far shorter).
@@ -86,7 +87,22 @@ type session struct {
 	// Anchor is, for LIVE sessions, the fragment the session's media
 	// sequence numbers count from (exclusive).
 	Anchor struct{ Millis, Seq uint64 }
-	Stream string
+	// Base is the producer time at which the session's media time is
+	// zero (whole milliseconds): fMP4 decode times and DASH segment
+	// times count from it, so that players whose clock starts at the
+	// first timestamp they see (GStreamer) do not wait for decades of
+	// epoch time to pass.
+	Base time.Time
+	// Lag is, for LIVE DASH sessions, how long after its producer time a
+	// fragment has reached the server: the manifest's
+	// availabilityStartTime is Base+Lag, so that a player computes a
+	// segment available when the server has it.
+	Lag time.Duration
+	// StreamCreated is the CreationTime of the stream (whole
+	// milliseconds): a stream deleted and created again under the same
+	// name is another stream, which the session's URLs must not play.
+	StreamCreated time.Time
+	Stream        string
 }
 
 // selectorKind is the FragmentSelectorType of a session or clip.
@@ -109,6 +125,9 @@ func encodeToken(key []byte, s *session) string {
 	}
 	b = binary.AppendUvarint(b, s.Anchor.Millis)
 	b = binary.AppendUvarint(b, s.Anchor.Seq)
+	b = binary.AppendVarint(b, unixMilli(s.Base))
+	b = binary.AppendVarint(b, s.Lag.Milliseconds())
+	b = binary.AppendVarint(b, unixMilli(s.StreamCreated))
 	b = binary.AppendUvarint(b, uint64(len(s.Stream)))
 	b = append(b, s.Stream...)
 	m := hmac.New(sha256.New, key)
@@ -122,6 +141,20 @@ func unixNano(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixNano()
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromUnixMilli(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
 }
 
 func fromUnixNano(n int64) time.Time {
@@ -176,12 +209,15 @@ func decodeToken(key []byte, tok string) (*session, error) {
 	maxResults := uv()
 	created, expires, start, end := sv(), sv(), sv(), sv()
 	s.Anchor.Millis, s.Anchor.Seq = uv(), uv()
+	base, lag, streamCreated := sv(), sv(), sv()
 	n := uv()
 	if err != nil || n != uint64(len(r)) || maxResults > maxFragmentResults {
 		return nil, errBadToken
 	}
 	s.MaxResults = int(maxResults)
 	s.Created, s.Expires, s.Start, s.End = fromUnixNano(created), fromUnixNano(expires), fromUnixNano(start), fromUnixNano(end)
+	s.Base, s.Lag = fromUnixMilli(base), time.Duration(lag)*time.Millisecond
+	s.StreamCreated = fromUnixMilli(streamCreated)
 	s.Stream = string(r)
 	if !s.valid() {
 		return nil, errBadToken

@@ -1,6 +1,7 @@
 package playback
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -18,6 +19,7 @@ func testSession() *session {
 		Discontinuity: discontinuityOnGap, Flags: flagDisplayTimestamp | flagHasEnd, MaxResults: 42,
 		Created: time.Unix(1700000000, 123456789).UTC(), Expires: time.Unix(1700000300, 0).UTC(),
 		Start: time.Unix(1699990000, 5e8).UTC(), End: time.Unix(1699999000, 0).UTC(), Stream: "cam-1.x_y",
+		Base: time.UnixMilli(1699990000123).UTC(), Lag: -1500 * time.Millisecond, StreamCreated: time.UnixMilli(1600000000456).UTC(),
 	}
 	s.Anchor.Millis, s.Anchor.Seq = 1699999999999, 7
 	return s
@@ -150,4 +152,52 @@ func TestSessionTokenErrors(t *testing.T) {
 	check("token before expiry", hls, http.StatusOK, "")
 	e.advance(time.Second)
 	check("expired token", hls, http.StatusForbidden, "NotAuthorizedException")
+}
+
+// TestSessionURLsDieWithTheirStream: the URLs of an HLS or DASH session
+// answer ResourceNotFoundException once its stream is deleted, and still
+// when a stream of the same name is created again and fed (the archive is
+// by name, so they would otherwise play the new stream).
+func TestSessionURLsDieWithTheirStream(t *testing.T) {
+	for _, recreate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "deleted", true: "deleted and created again"}[recreate], func(t *testing.T) {
+			e := newEnv(t, false)
+			e.createStream("cam", 24)
+			tf := loadFile(t, h264AAC)
+			base := e.clock().Add(-10 * time.Second)
+			e.putAll("cam", tf, base)
+			hls := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam"})
+			dash := e.sessionURL("getDASHStreamingSessionURL", map[string]any{"StreamName": "cam"})
+			media := e.mediaPlaylistURL(hls)
+			_, _, pl := e.get(media)
+			segs := segmentURLs(t, media, pl)
+			urls := []string{hls, media, segs[0], dash}
+			for _, u := range urls {
+				if status, _, body := e.get(u); status != http.StatusOK {
+					t.Fatalf("before the delete: %s: %d %s", u, status, body)
+				}
+			}
+			if err := e.store.DeleteStream(context.Background(), "cam"); err != nil {
+				t.Fatal(err)
+			}
+			if recreate {
+				e.advance(time.Second)
+				e.createStream("cam", 24)
+				e.putAll("cam", tf, e.clock().Add(-5*time.Second))
+			}
+			for _, u := range urls {
+				status, hdr, body := e.get(u)
+				if status != http.StatusNotFound || !strings.Contains(string(body), "ResourceNotFoundException") || hdr.Get("X-Amzn-Errortype") == "" {
+					t.Errorf("%s: %d %s %v, want 404 ResourceNotFoundException", u, status, body, hdr)
+				}
+			}
+			if recreate {
+				// New sessions play the new stream.
+				u := e.sessionURL("getHLSStreamingSessionURL", map[string]any{"StreamName": "cam"})
+				if status, _, body := e.get(u); status != http.StatusOK {
+					t.Errorf("a session of the new stream: %d %s", status, body)
+				}
+			}
+		})
+	}
 }

@@ -38,6 +38,10 @@ type SessionConfig struct {
 	// SegmentCacheBytes bounds the cache of remuxed HLS/DASH segments
 	// that the players of one stream share. Defaults to 64 MiB.
 	SegmentCacheBytes int64
+	// LiveSegmentWait is how long a LIVE DASH request for the segment
+	// that follows the newest one waits for it to arrive. Defaults to 3
+	// seconds.
+	LiveSegmentWait time.Duration
 }
 
 // Session limits from the archived-media API reference.
@@ -61,6 +65,7 @@ type sessions struct {
 	segments *segmentCache
 	baseURL  func(r *http.Request) string
 	window   time.Duration
+	liveHold time.Duration
 }
 
 // sessionOperations returns GetHLSStreamingSessionURL,
@@ -111,6 +116,10 @@ func newSessions(s *Service) (*sessions, error) {
 	}
 	if h.window <= 0 {
 		h.window = 30 * time.Second
+	}
+	h.liveHold = cfg.LiveSegmentWait
+	if h.liveHold <= 0 {
+		h.liveHold = defaultLiveHold
 	}
 	return h, nil
 }
@@ -216,7 +225,8 @@ func (s *session) fragmentTime(f *archive.Fragment) time.Time {
 // sessionFromRequest checks the SessionToken of a resource request. A
 // missing, forged or other-kind token is a NotAuthorizedException, an
 // expired one too (the API reference: "the token has expired"), with the
-// 403 status the reference gives for it.
+// 403 status the reference gives for it. A session whose stream was
+// deleted (or deleted and created again) is a ResourceNotFoundException.
 func (h *sessions) sessionFromRequest(r *http.Request, kind sessionKind) (*session, error) {
 	tok := r.URL.Query().Get("SessionToken")
 	if tok == "" {
@@ -228,6 +238,15 @@ func (h *sessions) sessionFromRequest(r *http.Request, kind sessionKind) (*sessi
 	}
 	if !h.now().Before(s.Expires) {
 		return nil, &awsapi.Error{Code: awsapi.NotAuthorized, Message: "The session token has expired.", StatusCode: http.StatusForbidden}
+	}
+	// The session's stream must still be the one it was made for, not
+	// deleted, nor deleted and created again under the same name.
+	st, err := h.svc.cfg.Streams.GetStream(r.Context(), s.Stream)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && (st.Status == catalog.StatusDeleting || st.CreationTime.UnixMilli() != s.StreamCreated.UnixMilli())) {
+		return nil, awsapi.Errorf(awsapi.ResourceNotFound, "The stream %s of this streaming session was deleted.", s.Stream)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get stream %q: %w", s.Stream, err)
 	}
 	return s, nil
 }
@@ -323,6 +342,7 @@ func (h *sessions) newSession(ctx context.Context, kind sessionKind, ref mediaSt
 		return nil, nil, err
 	}
 	s.Stream = st.Name
+	s.StreamCreated = st.CreationTime.Truncate(time.Millisecond)
 	first, err := h.firstFragment(s)
 	if err != nil {
 		return nil, nil, err
@@ -365,6 +385,12 @@ func (h *sessions) firstFragment(s *session) (*archive.Fragment, error) {
 		// playlist has history to fill its window.
 		anchor := f.Number.Millis - uint64(max(2*h.window, time.Minute).Milliseconds())
 		s.Anchor.Millis, s.Anchor.Seq = anchor, 0
+		first, err := h.liveStart(s)
+		if err != nil {
+			return nil, err
+		}
+		s.Base = first.ProducerTime.Truncate(time.Millisecond)
+		s.Lag = f.ServerTime().Sub(f.ProducerTime).Round(time.Millisecond)
 		return f, nil
 	default:
 		fs, _, err := h.list(s, archive.Number{}, 1)
@@ -374,8 +400,36 @@ func (h *sessions) firstFragment(s *session) (*archive.Fragment, error) {
 		if len(fs) == 0 {
 			return nil, awsapi.Errorf(awsapi.ResourceNotFound, "No fragments found in the stream %s for the requested time range.", s.Stream)
 		}
+		s.Base = fs[0].ProducerTime.Truncate(time.Millisecond)
 		return fs[0], nil
 	}
+}
+
+// liveStart returns the fragment a new LIVE session's first playlist or
+// manifest starts with: the MaxResults-th newest after the anchor.
+func (h *sessions) liveStart(s *session) (*archive.Fragment, error) {
+	ring := make([]*archive.Fragment, s.MaxResults)
+	n := 0
+	last := archive.Number{Millis: s.Anchor.Millis, Seq: s.Anchor.Seq}
+	for {
+		f, _, err := h.svc.cfg.Archive.Next(s.Stream, last)
+		if err != nil {
+			return nil, fmt.Errorf("next fragment: %w", err)
+		}
+		if f == nil {
+			break
+		}
+		ring[n%len(ring)] = f
+		n++
+		last = f.Number
+	}
+	if n == 0 {
+		return nil, awsapi.Errorf(awsapi.ResourceNotFound, "No fragments found in the stream %s for the last %v.", s.Stream, h.window)
+	}
+	if n < len(ring) {
+		return ring[0], nil
+	}
+	return ring[n%len(ring)], nil
 }
 
 // list returns up to limit fragments of an ON_DEMAND or LIVE_REPLAY

@@ -13,4 +13,6 @@ var (
 	// ErrSampleSize reports sample data whose length differs from the size
 	// given to NewClipWriter, or more or fewer samples than announced.
 	ErrSampleSize = errors.New("fmp4: sample data does not match the sample table")
+	// ErrInvalidSegment reports a media segment AppendRebased cannot read.
+	ErrInvalidSegment = errors.New("fmp4: invalid media segment")
 )
