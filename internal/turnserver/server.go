@@ -182,7 +182,7 @@ func New(cfg Config) (*Server, error) {
 	var lcs []turn.ListenerConfig
 	for _, group := range [][]net.Listener{cfg.TCPListeners, cfg.TLSListeners} {
 		for _, l := range group {
-			tl := &trackingListener{Listener: l, conns: make(map[net.Conn]struct{})}
+			tl := newTrackingListener(l, cfg.Logger)
 			s.listeners = append(s.listeners, tl)
 			lcs = append(lcs, turn.ListenerConfig{
 				Listener:              tl,
@@ -443,59 +443,4 @@ func (s *Server) permitPeer(_ net.Addr, peer net.IP) bool {
 		return s.allowLoop
 	}
 	return true
-}
-
-// trackingListener remembers accepted connections so that Close can end them.
-type trackingListener struct {
-	net.Listener
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-}
-
-// Accept implements net.Listener.
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	tc := &trackedConn{Conn: c, l: l}
-	l.conns[tc] = struct{}{}
-	return tc, nil
-}
-
-func (l *trackingListener) closeConns() {
-	l.mu.Lock()
-	l.closed = true
-	conns := make([]net.Conn, 0, len(l.conns))
-	for c := range l.conns {
-		conns = append(conns, c)
-	}
-	l.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// trackedConn removes itself from its listener when closed.
-type trackedConn struct {
-	net.Conn
-	l    *trackingListener
-	once sync.Once
-}
-
-// Close implements net.Conn.
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
-	})
-	return c.Conn.Close()
 }
