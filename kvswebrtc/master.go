@@ -248,7 +248,7 @@ func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.Session
 	if err := pc.SetRemoteDescription(offer); err != nil {
 		return fail(fmt.Errorf("set offer: %w", err))
 	}
-	ans, err := pc.CreateAnswer(nil)
+	ans, err := pc.CreateAnswer(&webrtc.AnswerOptions{OfferAnswerOptions: trickleOptions})
 	if err != nil {
 		return fail(fmt.Errorf("create answer: %w", err))
 	}

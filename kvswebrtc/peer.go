@@ -36,6 +36,14 @@ type PeerConfig struct {
 	Logger *slog.Logger
 }
 
+// trickleOptions puts "a=ice-options:trickle" into our offers and answers
+// (RFC 8840). Both sides always trickle their candidates; a peer that does
+// not see the option in the remote description may wait for its own
+// gathering to finish before it answers: the KVS WebRTC C SDK master does,
+// and its gathering takes up to its 10 s timeout when a TURN server is slow
+// to answer.
+var trickleOptions = webrtc.OfferAnswerOptions{ICETricklingSupported: true}
+
 // newAPI builds a webrtc.API with the default codecs (H.264, H.265, VP8,
 // VP9, AV1, Opus, ...), the default interceptors (NACK, RTCP reports,
 // stats) and the ICE restrictions of cfg.

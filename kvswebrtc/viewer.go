@@ -337,7 +337,7 @@ func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
 			v.once.conn.Do(func() { close(v.connected) })
 		}
 	})
-	offer, err := pc.CreateOffer(nil)
+	offer, err := pc.CreateOffer(&webrtc.OfferOptions{OfferAnswerOptions: trickleOptions})
 	if err != nil {
 		return fmt.Errorf("kvswebrtc: create offer: %w", err)
 	}

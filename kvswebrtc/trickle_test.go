@@ -1,0 +1,81 @@
+package kvswebrtc
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/openkvs/openkvs/internal/testserver"
+)
+
+// TestSDPAdvertisesTrickle: the Viewer's offer and the Master's answer carry
+// "a=ice-options:trickle". Without it the KVS WebRTC C SDK master holds its
+// answer until its own gathering ends (up to 10 s) instead of trickling.
+func TestSDPAdvertisesTrickle(t *testing.T) {
+	const option = "a=ice-options:trickle"
+	peer := loopPeer(t)
+	peer.NoTURN = true
+
+	t.Run("viewer offer", func(t *testing.T) {
+		r := newRig(t, testserver.Options{})
+		master := r.signaling(RoleMaster, "", nil)
+		goRun(t, master.Run)
+		v, err := NewViewer(ViewerConfig{Signaling: r.signaling(RoleViewer, "v1", nil), Peer: peer, StatsInterval: -1, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		goRun(t, v.Run)
+		sd, err := recvType(t, master, SDPOffer).SessionDescription()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sd.SDP, option) {
+			t.Errorf("viewer offer lacks %q:\n%s", option, sd.SDP)
+		}
+	})
+
+	t.Run("master answer", func(t *testing.T) {
+		r := newRig(t, testserver.Options{})
+		m, err := NewMaster(MasterConfig{Signaling: r.signaling(RoleMaster, "", nil), Peer: peer, Video: sampleSource(t, "sample.h264"), StatsInterval: -1, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		goRun(t, m.Run)
+		viewer := r.signaling(RoleViewer, "v1", nil)
+		goRun(t, viewer.Run)
+		api, err := newAPI(peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc, err := api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := pc.CreateOffer(nil) // no trickle option: the master adds its own anyway
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		// Signaling queues the offer if the master is not connected yet.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if err := viewer.SendSessionDescription(ctx, "", offer); err != nil {
+			t.Fatal(err)
+		}
+		sd, err := recvType(t, viewer, SDPAnswer).SessionDescription()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sd.SDP, option) {
+			t.Errorf("master answer lacks %q:\n%s", option, sd.SDP)
+		}
+	})
+}
