@@ -96,7 +96,7 @@ func NewMaster(cfg MasterConfig) (*Master, error) {
 	if cfg.StatsInterval == 0 {
 		cfg.StatsInterval = DefaultStatsInterval
 	}
-	api, err := newAPI(cfg.Peer)
+	api, err := newAPI(cfg.Peer, cfg.Signaling.turn)
 	if err != nil {
 		return nil, err
 	}

@@ -46,8 +46,9 @@ var trickleOptions = webrtc.OfferAnswerOptions{ICETricklingSupported: true}
 
 // newAPI builds a webrtc.API with the default codecs (H.264, H.265, VP8,
 // VP9, AV1, Opus, ...), the default interceptors (NACK, RTCP reports,
-// stats) and the ICE restrictions of cfg.
-func newAPI(cfg PeerConfig) (*webrtc.API, error) {
+// stats) and the ICE restrictions of cfg. TURN over TCP and TLS goes
+// through dialer, when not nil.
+func newAPI(cfg PeerConfig, dialer *turnDialer) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("kvswebrtc: codecs: %w", err)
@@ -62,6 +63,9 @@ func newAPI(cfg PeerConfig) (*webrtc.API, error) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeTCP4})
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		se.SetIncludeLoopbackCandidate(true)
+	}
+	if dialer != nil {
+		se.SetICEProxyDialer(dialer)
 	}
 	if cfg.ForceTURN {
 		// Only relay candidates exist: no use waiting for better ones
@@ -94,6 +98,7 @@ func iceConfig(ctx context.Context, sc *SignalingClient, cfg PeerConfig, log *sl
 		}
 	}
 	servers = filterTURN(servers, cfg.TURNTransport)
+	sc.turn.register(servers)
 	conf.ICEServers = WebRTCICEServers(stun, servers)
 	if cfg.ForceTURN {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay

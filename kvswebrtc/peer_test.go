@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/openkvs/openkvs/internal/config"
 	"github.com/openkvs/openkvs/internal/testserver"
 )
 
@@ -15,7 +16,8 @@ import (
 // TURN credentials from GetIceServerConfig) and checks that the viewer
 // receives the master's video and audio in the right codecs, that its
 // first frame is a key frame, that the data channel echoes, and that
-// forced relaying goes through openkvs' TURN server over UDP and TCP.
+// forced relaying goes through openkvs' TURN server over UDP, TCP and TLS
+// (turns:, verified with the openkvs CA the signaling client trusts).
 func TestMasterViewer(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -23,6 +25,7 @@ func TestMasterViewer(t *testing.T) {
 		mime      string
 		forceTURN bool
 		transport string
+		turnTLS   bool // serve TURN over TLS: TCP is handed out as turns: only
 		wantPair  string
 	}{
 		{name: "h264-direct", video: "sample.h264", mime: webrtc.MimeTypeH264, wantPair: "host/"},
@@ -30,10 +33,15 @@ func TestMasterViewer(t *testing.T) {
 		{name: "vp8-direct", video: "sample.ivf", mime: webrtc.MimeTypeVP8, wantPair: "host/"},
 		{name: "h264-turn-udp", video: "sample.h264", mime: webrtc.MimeTypeH264, forceTURN: true, transport: "udp", wantPair: "relay/udp(udp)"},
 		{name: "h264-turn-tcp", video: "sample.h264", mime: webrtc.MimeTypeH264, forceTURN: true, transport: "tcp", wantPair: "relay/udp(tcp)"},
+		{name: "h264-turn-tls", video: "sample.h264", mime: webrtc.MimeTypeH264, forceTURN: true, transport: "tcp", turnTLS: true, wantPair: "relay/udp(tls)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, testserver.Options{})
+			var opts testserver.Options
+			if tt.turnTLS {
+				opts.Configure = func(c *config.Config) { c.TURN.TLSListen = "127.0.0.1:0" }
+			}
+			r := newRig(t, opts)
 			peer := loopPeer(t)
 			peer.ForceTURN, peer.TURNTransport = tt.forceTURN, tt.transport
 			m, err := NewMaster(MasterConfig{

@@ -118,6 +118,10 @@ type SignalingClient struct {
 	done    chan struct{}
 	iceList []ICEServer
 	iceExp  time.Time
+
+	// turn dials TURN over TCP and TLS for the PeerConnections of this
+	// client's Master or Viewer.
+	turn *turnDialer
 }
 
 // NewSignalingClient returns a client for cfg; it connects when Run is
@@ -163,6 +167,7 @@ func NewSignalingClient(cfg SignalingConfig) (*SignalingClient, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("channel", cfg.Channel.ARN, "role", string(cfg.Channel.Role)),
 		wsHTTP:  websocketHTTPClient(cfg.HTTPClient),
+		turn:    newTURNDialer(cfg.HTTPClient),
 		msgs:    make(chan Message, 64),
 		sdp:     newPacer(cfg.SDPRate),
 		ice:     newPacer(cfg.ICERate),
@@ -541,16 +546,9 @@ func channelGone(err error) bool {
 // websocketHTTPClient returns a client for the WebSocket handshake with
 // hc's TLS settings but HTTP/1.1 only (WebSocket upgrades need it).
 func websocketHTTPClient(hc aws.HTTPClient) *http.Client {
-	var base *http.Transport
-	switch v := hc.(type) {
-	case interface{ GetTransport() *http.Transport }:
-		base = v.GetTransport()
-	case *http.Client:
-		if t, ok := v.Transport.(*http.Transport); ok {
-			base = t
-		} else if v.Transport != nil {
-			return &http.Client{Transport: v.Transport}
-		}
+	base := httpTransport(hc)
+	if v, ok := hc.(*http.Client); ok && base == nil && v.Transport != nil {
+		return &http.Client{Transport: v.Transport}
 	}
 	var t *http.Transport
 	if base != nil {

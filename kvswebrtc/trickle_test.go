@@ -45,7 +45,7 @@ func TestSDPAdvertisesTrickle(t *testing.T) {
 		goRun(t, m.Run)
 		viewer := r.signaling(RoleViewer, "v1", nil)
 		goRun(t, viewer.Run)
-		api, err := newAPI(peer)
+		api, err := newAPI(peer, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -131,7 +131,7 @@ func NewViewer(cfg ViewerConfig) (*Viewer, error) {
 	if cfg.StatsInterval == 0 {
 		cfg.StatsInterval = DefaultStatsInterval
 	}
-	api, err := newAPI(cfg.Peer)
+	api, err := newAPI(cfg.Peer, cfg.Signaling.turn)
 	if err != nil {
 		return nil, err
 	}

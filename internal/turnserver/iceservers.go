@@ -27,8 +27,11 @@ type ICEServer struct {
 // ICEServers returns the IceServerList for clientID: one entry per
 // configured host, all sharing one fresh credential valid for the
 // configured CredentialTTL. Each entry lists, as far as the server listens
-// on them, "stun:H:P" and "turn:H:P?transport=udp" (UDP), "turn:H:P?transport=tcp"
-// (TCP) and "turns:H:P?transport=tcp" (TLS): at most 4 URIs.
+// on them, "stun:H:P" and "turn:H:P?transport=udp" (UDP) and
+// "turns:H:P?transport=tcp" (TLS), like KVS' turn: over UDP and turns: over
+// TCP. Plain "turn:H:P?transport=tcp" is listed only when there is no TLS
+// listener: the KVS WebRTC C SDK opens TLS for every TCP TURN URI, so a
+// plain TCP one would stall its candidate gathering until its timeout.
 //
 // KVS itself leaves STUN out of GetIceServerConfig (its SDKs hard-code an
 // AWS STUN host); openkvs includes it so that clients which take their ICE
@@ -43,7 +46,7 @@ func (s *Server) ICEServers(clientID string) []ICEServer {
 			hp := net.JoinHostPort(h, strconv.Itoa(s.udpPort))
 			uris = append(uris, "stun:"+hp, "turn:"+hp+"?transport=udp")
 		}
-		if s.tcpPort != 0 {
+		if s.tcpPort != 0 && s.tlsPort == 0 {
 			uris = append(uris, "turn:"+net.JoinHostPort(h, strconv.Itoa(s.tcpPort))+"?transport=tcp")
 		}
 		if s.tlsPort != 0 {
