@@ -220,11 +220,15 @@ func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.Session
 		p.tracks = append(p.tracks, tr)
 		go readRTCP(sender, func() { f.replay(tr) })
 	}
+	var gate sdpGate
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
 		}
-		p.queue(pctx, OutgoingMessage{Action: ICECandidate, RecipientClientID: viewer, Payload: candidatePayload(c.ToJSON())})
+		msg := OutgoingMessage{Action: ICECandidate, RecipientClientID: viewer, Payload: candidatePayload(c.ToJSON())}
+		if !gate.hold(msg) {
+			p.queue(pctx, msg)
+		}
 	})
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnMessage(func(msg webrtc.DataChannelMessage) {
@@ -256,6 +260,9 @@ func (m *Master) answer(ctx context.Context, viewer string, offer webrtc.Session
 		return fail(fmt.Errorf("set answer: %w", err))
 	}
 	p.queue(pctx, OutgoingMessage{Action: SDPAnswer, RecipientClientID: viewer, Payload: sdpPayload(*pc.LocalDescription())})
+	for _, msg := range gate.open() {
+		p.queue(pctx, msg)
+	}
 	go p.sendLoop(pctx, m.sc, log)
 
 	m.mu.Lock()

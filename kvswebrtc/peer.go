@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -44,11 +45,17 @@ type PeerConfig struct {
 // to answer.
 var trickleOptions = webrtc.OfferAnswerOptions{ICETricklingSupported: true}
 
+// tcpDialer opens the TCP (or TLS) connection to a TURN server; pion's ICE
+// agent takes it as its proxy dialer.
+type tcpDialer interface {
+	Dial(network, addr string) (net.Conn, error)
+}
+
 // newAPI builds a webrtc.API with the default codecs (H.264, H.265, VP8,
 // VP9, AV1, Opus, ...), the default interceptors (NACK, RTCP reports,
 // stats) and the ICE restrictions of cfg. TURN over TCP and TLS goes
 // through dialer, when not nil.
-func newAPI(cfg PeerConfig, dialer *turnDialer) (*webrtc.API, error) {
+func newAPI(cfg PeerConfig, dialer tcpDialer) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("kvswebrtc: codecs: %w", err)
@@ -126,6 +133,39 @@ func filterTURN(servers []ICEServer, transport string) []ICEServer {
 		}
 	}
 	return out
+}
+
+// sdpGate holds the local candidates pion reports before our offer or
+// answer is queued: pion gathers from SetLocalDescription on, and a
+// candidate that overtakes the description is lost on a peer that drops
+// candidates of a session it does not know yet (or refuses them before
+// the remote description, as browsers do).
+type sdpGate struct {
+	mu     sync.Mutex
+	opened bool
+	held   []OutgoingMessage
+}
+
+// hold keeps msg and reports true while the gate is closed.
+func (g *sdpGate) hold(msg OutgoingMessage) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.opened {
+		return false
+	}
+	g.held = append(g.held, msg)
+	return true
+}
+
+// open lets later candidates through and returns the held ones, to be
+// queued after the description.
+func (g *sdpGate) open() []OutgoingMessage {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = true
+	held := g.held
+	g.held = nil
+	return held
 }
 
 // candidateBuffer holds remote candidates that arrive before the remote

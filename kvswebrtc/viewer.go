@@ -310,11 +310,15 @@ func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		wg.Go(func() { v.receive(pc, t) })
 	})
+	var gate sdpGate
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
 		}
-		v.queue(ctx, OutgoingMessage{Action: ICECandidate, Payload: candidatePayload(c.ToJSON())})
+		msg := OutgoingMessage{Action: ICECandidate, Payload: candidatePayload(c.ToJSON())}
+		if !gate.hold(msg) {
+			v.queue(ctx, msg)
+		}
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		v.mu.Lock()
@@ -345,6 +349,9 @@ func (v *Viewer) offer(ctx context.Context, wg *sync.WaitGroup) error {
 		return fmt.Errorf("kvswebrtc: set offer: %w", err)
 	}
 	v.queue(ctx, OutgoingMessage{Action: SDPOffer, Payload: sdpPayload(*pc.LocalDescription())})
+	for _, msg := range gate.open() {
+		v.queue(ctx, msg)
+	}
 	return nil
 }
 
