@@ -15,6 +15,8 @@ var (
 	ErrRelayPortRange    = errors.New("turnserver: relay port range must satisfy 1 <= RelayMinPort <= RelayMaxPort <= 65535")
 	errTCPRelayNotServed = errors.New("turnserver: TCP relay allocations (RFC 6062) are not served")
 	errNoRelayPort       = errors.New("turnserver: no free relay port in range")
+
+	errTooManyUnauthenticated = errors.New("turnserver: too many unauthenticated connections")
 )
 
 // ErrBadUsername is returned by ParseUsername for a username that is not

@@ -7,10 +7,15 @@
 //     base64 HMAC-SHA1 password) minted by Credentials or MintCredential and
 //     checked against an injectable clock; an expired credential opens no new
 //     allocation but may keep refreshing the ones it opened;
-//   - allocation caps per client id and in total (486 Allocation Quota
-//     Reached);
-//   - a peer policy that keeps the relay from reaching the host's loopback
-//     services unless the relay itself lives on loopback;
+//   - allocation caps per quota key (the access key, in openkvs) and in
+//     total (486 Allocation Quota Reached), and caps on the permissions and
+//     channel bindings of one allocation (508 Insufficient Capacity);
+//   - a peer policy that keeps the relay from reaching loopback, private,
+//     link-local and this host's own addresses (403 Forbidden) unless
+//     allowed, by default only for a server that is itself on such an
+//     address (one machine or a private network);
+//   - TCP and TLS connections closed when they send no authenticated
+//     request within 10 s, and capped while they have not;
 //   - STUN Binding on the same sockets;
 //   - ICEServers, the IceServerList entries of a GetIceServerConfig answer.
 //
@@ -25,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -37,9 +43,14 @@ import (
 const (
 	DefaultRealm                   = "openkvs"
 	DefaultCredentialTTL           = 300 * time.Second
-	DefaultMaxAllocationsPerClient = 64
+	DefaultMaxAllocationsPerClient = 1000
 	DefaultMaxAllocations          = 10000
 	DefaultSocketBufferBytes       = 1 << 20
+
+	DefaultMaxPermissionsPerAllocation = 32
+	DefaultMaxChannelsPerAllocation    = 32
+	DefaultAuthTimeout                 = 10 * time.Second
+	DefaultMaxUnauthenticatedConns     = 1000
 )
 
 // closeTimeout bounds how long Close waits for allocations to wind down.
@@ -76,12 +87,28 @@ type Config struct {
 	// RelayMinPort and RelayMaxPort restrict relay sockets to a port range
 	// (for firewalls). Default 0, 0: ephemeral ports.
 	RelayMinPort, RelayMaxPort int
-	// AllowLoopbackPeers lets clients relay to loopback addresses of this
-	// host. Default: allowed only when the relay address itself is a
-	// loopback address (a server on 127.0.0.1 for local development);
-	// otherwise refused, because a public relay must not expose local
-	// services.
-	AllowLoopbackPeers bool
+	// AllowedPeers are the peer address ranges clients may relay to even
+	// though they are loopback, private (RFC 1918, fc00::/7), link-local,
+	// reserved or this host's own addresses, which are refused otherwise
+	// (403 Forbidden), so that a public relay does not open the way into
+	// the network it runs in. Nil (the default): when PublicIP is itself
+	// loopback, private or link-local (a server for one machine or a
+	// private network) all such ranges but this host's public addresses;
+	// otherwise none. Non-nil and empty: none.
+	AllowedPeers []netip.Prefix
+	// MaxPermissionsPerAllocation and MaxChannelsPerAllocation cap the
+	// peer IPs one allocation holds permissions for and its channel
+	// bindings (508 Insufficient Capacity beyond). Default 32 each: a
+	// WebRTC peer connection needs one per candidate of the remote peer.
+	MaxPermissionsPerAllocation int
+	MaxChannelsPerAllocation    int
+	// AuthTimeout is how long a TCP or TLS connection may stay open
+	// without an authenticated request before it is closed. Default 10 s.
+	AuthTimeout time.Duration
+	// MaxUnauthenticatedConns caps the TCP and TLS connections (per
+	// listener) that have not sent an authenticated request yet; more are
+	// closed at once. Default 1000.
+	MaxUnauthenticatedConns int
 
 	// Hosts are the host names or IP literals clients reach this server at;
 	// ICEServers returns one entry per host, at most 5 (the KVS C SDK's
@@ -92,11 +119,16 @@ type Config struct {
 	// value KVS answers with.
 	CredentialTTL time.Duration
 
-	// MaxAllocationsPerClient caps the live allocations of one client id
-	// (the part of the username after the expiry). Default 64: a KVS master
-	// keeps one client id for all of a channel's viewers (up to 10), each
-	// peer connection allocates once per TURN URI it tries (up to 4 per
-	// entry), and ICE restarts overlap with the allocations they replace.
+	// QuotaKey maps a credential's client id (the part of the username
+	// after the expiry) to the key MaxAllocationsPerClient counts by.
+	// Default: the client id itself. openkvs mints client ids that start
+	// with the caller's access key, and counts by it, so that callers
+	// cannot open more quota by choosing new ClientIds.
+	QuotaKey func(clientID string) string
+	// MaxAllocationsPerClient caps the live allocations of one quota key.
+	// Default 1000: one access key may serve many channels, each master
+	// allocating for every viewer (up to 10) once per TURN URI and local
+	// address, and ICE restarts overlap with the allocations they replace.
 	// Negative is invalid; use a large value for "unlimited".
 	MaxAllocationsPerClient int
 	// MaxAllocations caps the live allocations of the whole server. Default
@@ -118,17 +150,19 @@ type Config struct {
 
 // Server is a running STUN/TURN server.
 type Server struct {
-	realm     string
-	secret    []byte
-	ttl       time.Duration
-	now       func() time.Time
-	log       *slog.Logger
-	quota     *quota
-	allowLoop bool
-	hosts     []string
-	udpPort   int // 0 when not served
-	tcpPort   int
-	tlsPort   int
+	realm    string
+	secret   []byte
+	ttl      time.Duration
+	now      func() time.Time
+	log      *slog.Logger
+	quota    *quota
+	quotaKey func(string) string
+	peers    *peerPolicy
+	limits   *allocLimits
+	hosts    []string
+	udpPort  int // 0 when not served
+	tcpPort  int
+	tlsPort  int
 
 	turn      *turn.Server
 	listeners []*trackingListener
@@ -152,14 +186,16 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		realm:     cfg.Realm,
-		secret:    append([]byte(nil), cfg.Secret...),
-		ttl:       cfg.CredentialTTL,
-		now:       cfg.Now,
-		log:       cfg.Logger,
-		quota:     newQuota(cfg.Now, cfg.MaxAllocationsPerClient, cfg.MaxAllocations),
-		allowLoop: cfg.AllowLoopbackPeers || cfg.RelayIP.IsLoopback(),
-		hosts:     cfg.Hosts,
+		realm:    cfg.Realm,
+		secret:   append([]byte(nil), cfg.Secret...),
+		ttl:      cfg.CredentialTTL,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		quota:    newQuota(cfg.Now, cfg.MaxAllocationsPerClient, cfg.MaxAllocations),
+		quotaKey: cfg.QuotaKey,
+		peers:    newPeerPolicy(cfg, hostAddrs()),
+		limits:   newAllocLimits(cfg.Now, cfg.MaxPermissionsPerAllocation, cfg.MaxChannelsPerAllocation),
+		hosts:    cfg.Hosts,
 	}
 	relay := &relayAllocator{
 		bindIP:     cfg.RelayIP,
@@ -174,7 +210,7 @@ func New(cfg Config) (*Server, error) {
 	for _, c := range cfg.UDPConns {
 		setBuffers(c, cfg.SocketBufferBytes, cfg.Logger)
 		pcs = append(pcs, turn.PacketConnConfig{
-			PacketConn:            c,
+			PacketConn:            &guardedPacketConn{PacketConn: c, s: s},
 			RelayAddressGenerator: relay,
 			PermissionHandler:     s.permitPeer,
 		})
@@ -183,6 +219,7 @@ func New(cfg Config) (*Server, error) {
 	for _, group := range [][]net.Listener{cfg.TCPListeners, cfg.TLSListeners} {
 		for _, l := range group {
 			tl := newTrackingListener(l, cfg.Logger)
+			tl.inspect, tl.authTimeout, tl.maxUnauth = s.inspect, cfg.AuthTimeout, cfg.MaxUnauthenticatedConns
 			s.listeners = append(s.listeners, tl)
 			lcs = append(lcs, turn.ListenerConfig{
 				Listener:              tl,
@@ -242,8 +279,24 @@ func (cfg Config) withDefaults() (Config, error) {
 	case cfg.CredentialTTL < 30*time.Second || cfg.CredentialTTL > 24*time.Hour:
 		return cfg, ErrCredentialTTL
 	}
-	if cfg.MaxAllocationsPerClient < 0 || cfg.MaxAllocations < 0 {
+	if cfg.MaxAllocationsPerClient < 0 || cfg.MaxAllocations < 0 || cfg.MaxPermissionsPerAllocation < 0 ||
+		cfg.MaxChannelsPerAllocation < 0 || cfg.MaxUnauthenticatedConns < 0 || cfg.AuthTimeout < 0 {
 		return cfg, ErrNegativeLimit
+	}
+	if cfg.QuotaKey == nil {
+		cfg.QuotaKey = func(id string) string { return id }
+	}
+	if cfg.MaxPermissionsPerAllocation == 0 {
+		cfg.MaxPermissionsPerAllocation = DefaultMaxPermissionsPerAllocation
+	}
+	if cfg.MaxChannelsPerAllocation == 0 {
+		cfg.MaxChannelsPerAllocation = DefaultMaxChannelsPerAllocation
+	}
+	if cfg.AuthTimeout == 0 {
+		cfg.AuthTimeout = DefaultAuthTimeout
+	}
+	if cfg.MaxUnauthenticatedConns == 0 {
+		cfg.MaxUnauthenticatedConns = DefaultMaxUnauthenticatedConns
 	}
 	if cfg.MaxAllocationsPerClient == 0 {
 		cfg.MaxAllocationsPerClient = DefaultMaxAllocationsPerClient
@@ -409,7 +462,7 @@ func (s *Server) authenticate(username, realm string, src net.Addr) ([]byte, boo
 // admit is pion's QuotaHandler; it runs after authentication.
 func (s *Server) admit(username, _ string, src net.Addr) bool {
 	_, clientID, _ := ParseUsername(username)
-	if !s.quota.admit(clientID, src) {
+	if !s.quota.admit(s.quotaKey(clientID), src) {
 		s.log.Info("TURN allocation refused: quota reached", "client", clientID, "src", src)
 		return false
 	}
@@ -418,13 +471,14 @@ func (s *Server) admit(username, _ string, src net.Addr) bool {
 
 func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
 	_, clientID, _ := ParseUsername(username)
-	s.quota.created(clientID, username, src)
+	s.quota.created(s.quotaKey(clientID), username, src)
 	s.log.Debug("TURN allocation created", "client", clientID, "src", src, "relay", relay)
 }
 
-func (s *Server) onAllocationDeleted(src, _ net.Addr, _, username, _ string) {
+func (s *Server) onAllocationDeleted(src, dst net.Addr, _, username, _ string) {
 	_, clientID, _ := ParseUsername(username)
-	s.quota.deleted(clientID, username, src)
+	s.limits.drop(allocKey(src, dst)) // before the quota, which Close and tests wait on
+	s.quota.deleted(s.quotaKey(clientID), username, src)
 	s.log.Debug("TURN allocation deleted", "client", clientID, "src", src)
 }
 
@@ -434,13 +488,8 @@ func (s *Server) onAllocationError(src, _ net.Addr, _, msg string) {
 }
 
 // permitPeer is pion's PermissionHandler for CreatePermission and
-// ChannelBind.
+// ChannelBind. Server.inspect has already answered requests it refuses
+// with 403; this is the second line.
 func (s *Server) permitPeer(_ net.Addr, peer net.IP) bool {
-	switch {
-	case peer.IsUnspecified(), peer.IsMulticast(), peer.Equal(net.IPv4bcast):
-		return false
-	case peer.IsLoopback():
-		return s.allowLoop
-	}
-	return true
+	return s.peers.permit(peer)
 }

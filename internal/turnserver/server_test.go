@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -227,25 +228,54 @@ func TestCloseEndsAllocations(t *testing.T) {
 }
 
 func TestPermitPeer(t *testing.T) {
+	public := Config{RelayIP: net.IPv4(127, 0, 0, 1), PublicIP: net.IPv4(203, 0, 113, 5)}
+	local := Config{RelayIP: net.IPv4(127, 0, 0, 1), PublicIP: net.IPv4(127, 0, 0, 1)}
+	lan := Config{RelayIP: net.IPv4(192, 168, 1, 5), PublicIP: net.IPv4(192, 168, 1, 5)}
+	allowLoop := public
+	allowLoop.AllowedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("203.0.113.5/32")}
+	none := local
+	none.AllowedPeers = []netip.Prefix{}
+	own := []netip.Addr{netip.MustParseAddr("198.51.100.7")}
 	tests := []struct {
-		peer      string
-		allowLoop bool
-		want      bool
+		name string
+		cfg  Config
+		peer string
+		want bool
 	}{
-		{"192.0.2.10", false, true},
-		{"10.1.2.3", false, true},
-		{"127.0.0.1", false, false},
-		{"127.0.0.1", true, true},
-		{"::1", false, false},
-		{"0.0.0.0", true, false},
-		{"224.0.0.1", true, false},
-		{"255.255.255.255", true, false},
+		{"public server, public peer", public, "192.0.2.10", true},
+		{"public server, public IPv6 peer", public, "2001:db8::1", true},
+		{"public server, RFC 1918", public, "10.1.2.3", false},
+		{"public server, RFC 1918 172.16/12", public, "172.20.0.1", false},
+		{"public server, RFC 1918 192.168/16", public, "192.168.0.1", false},
+		{"public server, loopback", public, "127.0.0.1", false},
+		{"public server, IPv6 loopback", public, "::1", false},
+		{"public server, link-local", public, "169.254.169.254", false},
+		{"public server, IPv6 link-local", public, "fe80::1", false},
+		{"public server, IPv6 ULA", public, "fd00::1", false},
+		{"public server, CGNAT", public, "100.64.0.1", false},
+		{"public server, mapped loopback", public, "::ffff:127.0.0.1", false},
+		{"public server, its public IP", public, "203.0.113.5", false},
+		{"public server, an interface address", public, "198.51.100.7", false},
+		{"allowed loopback", allowLoop, "127.0.0.1", true},
+		{"allowed own IP", allowLoop, "203.0.113.5", true},
+		{"allowed loopback, RFC 1918 still refused", allowLoop, "10.1.2.3", false},
+		{"local server, loopback", local, "127.0.0.1", true},
+		{"local server, RFC 1918", local, "10.1.2.3", true},
+		{"local server, public", local, "192.0.2.10", true},
+		{"LAN server, LAN peer", lan, "192.168.1.20", true},
+		{"LAN server, itself", lan, "192.168.1.5", true},
+		{"empty allow list, loopback", none, "127.0.0.1", false},
+		{"unspecified", local, "0.0.0.0", false},
+		{"multicast", local, "224.0.0.1", false},
+		{"broadcast", local, "255.255.255.255", false},
 	}
 	for _, tt := range tests {
-		s := &Server{allowLoop: tt.allowLoop}
-		if got := s.permitPeer(nil, net.ParseIP(tt.peer)); got != tt.want {
-			t.Errorf("permitPeer(%s, allowLoop=%v) = %v, want %v", tt.peer, tt.allowLoop, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPeerPolicy(tt.cfg, own)
+			if got := p.permit(net.ParseIP(tt.peer)); got != tt.want {
+				t.Errorf("permit(%s) = %v, want %v", tt.peer, got, tt.want)
+			}
+		})
 	}
 }
 
