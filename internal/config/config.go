@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -89,6 +90,12 @@ type TURNConfig struct {
 	// PublicIP is the address advertised to clients (needed behind NAT).
 	// Defaults to the listener's IP.
 	PublicIP string `yaml:"publicIP"`
+	// AllowPeers are CIDRs (or single IPs) of loopback, private,
+	// link-local or this host's own addresses that clients may relay to.
+	// Empty: all of those when PublicIP (or the listener's IP) is itself
+	// loopback, private or link-local (one machine, a private network),
+	// none when it is public.
+	AllowPeers []string `yaml:"allowPeers"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -204,6 +211,9 @@ func (c *Config) Validate() error {
 	if c.TURN.PublicIP != "" && net.ParseIP(c.TURN.PublicIP) == nil {
 		return fmt.Errorf("turn public ip %q is not an IP address", c.TURN.PublicIP)
 	}
+	if _, err := ParsePrefixes(c.TURN.AllowPeers); err != nil {
+		return fmt.Errorf("turn-allow-peer: %w", err)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -215,6 +225,23 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("log format %q: want text or json", c.Log.Format)
 	}
 	return nil
+}
+
+// ParsePrefixes parses CIDRs and single IP addresses (as /32 or /128).
+func ParsePrefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
 
 // ParseCredentials turns "AKID:SECRET[:SESSION_TOKEN]" entries into a map

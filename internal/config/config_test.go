@@ -93,6 +93,7 @@ func TestValidate(t *testing.T) {
 		{"bad account", func(c *Config) { c.AccountID = "12" }},
 		{"bad credentials", func(c *Config) { c.Credentials = []string{"nosecret"} }},
 		{"bad public ip", func(c *Config) { c.TURN.PublicIP = "host" }},
+		{"bad allowed peer", func(c *Config) { c.TURN.AllowPeers = []string{"10.0.0.0/33"} }},
 		{"bad log level", func(c *Config) { c.Log.Level = "loud" }},
 		{"negative body read timeout", func(c *Config) { c.BodyReadTimeout = -time.Second }},
 		{"body budget below one body", func(c *Config) { c.UnverifiedBodyBytes = 1000 }},
@@ -155,5 +156,24 @@ func TestEnvNames(t *testing.T) {
 	}
 	if EnvName("tls-listen") != "OPENKVS_TLS_LISTEN" {
 		t.Fatal(EnvName("tls-listen"))
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := ParsePrefixes([]string{"127.0.0.0/8", "10.1.2.3", "fd00::1/8", "::ffff:192.168.1.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"127.0.0.0/8", "10.1.2.3/32", "fd00::/8", "192.168.1.1/32"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("prefix %d = %s, want %s", i, got[i], want[i])
+		}
+	}
+	if _, err := ParsePrefixes([]string{"host"}); err == nil {
+		t.Error("ParsePrefixes accepted a host name")
 	}
 }

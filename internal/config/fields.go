@@ -47,6 +47,7 @@ func Fields() []Field {
 		field("turn-listen", "STUN/TURN UDP and TCP listen address", func(c *Config) Value { return (*stringValue)(&c.TURN.Listen) }),
 		field("turn-tls-listen", `TURN over TLS listen address ("off" disables)`, func(c *Config) Value { return (*stringValue)(&c.TURN.TLSListen) }),
 		field("public-ip", "IP address advertised to STUN/TURN clients (needed behind NAT)", func(c *Config) Value { return (*stringValue)(&c.TURN.PublicIP) }),
+		field("turn-allow-peer", "CIDR or IP of loopback/private/link-local/own addresses TURN may relay to (repeatable; default: all of them when the TURN address is not public, else none)", func(c *Config) Value { return &stringSlice{p: &c.TURN.AllowPeers} }),
 		field("shutdown-timeout", "how long a graceful shutdown may take", func(c *Config) Value { return (*durationValue)(&c.ShutdownTimeout) }),
 		field("body-read-timeout", "longest wait between two reads of a request body read before its signature is checked (0: 60s)", func(c *Config) Value { return (*durationValue)(&c.BodyReadTimeout) }),
 		field("unverified-body-bytes", "memory for request bodies read before their signature is checked, all requests together (0: 64 MiB)", func(c *Config) Value { return (*mediaInt64Value)(&c.UnverifiedBodyBytes) }),

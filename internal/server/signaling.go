@@ -80,9 +80,17 @@ func (s *Server) startTURN() (*turnserver.Server, error) {
 		return nil, err
 	}
 	cfg := turnserver.Config{
-		Secret: secret,
-		Now:    s.now,
-		Logger: s.log.With("component", "turn"),
+		Secret:   secret,
+		QuotaKey: signaling.QuotaKey,
+		Now:      s.now,
+		Logger:   s.log.With("component", "turn"),
+	}
+	if len(s.cfg.TURN.AllowPeers) > 0 {
+		allowed, err := config.ParsePrefixes(s.cfg.TURN.AllowPeers)
+		if err != nil {
+			return nil, fmt.Errorf("turn: %w", err)
+		}
+		cfg.AllowedPeers = allowed
 	}
 	if ip := s.cfg.TURN.PublicIP; ip != "" {
 		cfg.PublicIP = net.ParseIP(ip)

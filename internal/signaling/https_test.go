@@ -64,7 +64,10 @@ func TestGetIceServerConfig(t *testing.T) {
 		t.Fatalf("no ClientId: %d %s", status, body)
 	}
 	mu.Lock()
-	if len(asked) != 2 || asked[0] != "ice.viewer-1" || asked[1] != "ice.MASTER" {
+	// Minted for the caller's access key, which the TURN server counts
+	// allocations by, then the channel and client.
+	if len(asked) != 2 || asked[0] != testKeyID+":ice.viewer-1" || asked[1] != testKeyID+":ice.MASTER" ||
+		QuotaKey(asked[0]) != testKeyID {
 		t.Errorf("credentials minted for %q", asked)
 	}
 	mu.Unlock()

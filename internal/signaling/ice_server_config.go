@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strings"
 
 	"github.com/openkvs/openkvs/internal/awsapi"
 )
@@ -52,24 +53,39 @@ func (s *Service) serveGetIceServerConfig(w http.ResponseWriter, r *http.Request
 	}
 	out := getIceServerConfigOutput{IceServerList: []IceServer{}}
 	if s.cfg.ICEServers != nil {
-		out.IceServerList = clampICEServers(s.cfg.ICEServers(credentialID(ch.Name, clientID)))
+		accessKey := "anonymous"
+		if id := awsapi.IdentityFrom(r.Context()); id != nil {
+			accessKey = id.AccessKeyID
+		}
+		out.IceServerList = clampICEServers(s.cfg.ICEServers(credentialID(accessKey, ch.Name, clientID)))
 	}
 	awsapi.WriteJSON(w, out)
 }
 
-// credentialID is the client id a TURN credential is minted for: the
-// channel and the caller's id, so that allocation quotas are per channel
-// client. Long ones are hashed to keep the STUN username short.
-func credentialID(channel, clientID string) string {
+// credentialID is the client id a TURN credential is minted for:
+// "ACCESSKEY:CHANNEL.CLIENTID". The TURN server counts allocation quotas by
+// the access key (the part before the first colon; access key ids have
+// none), which the caller cannot vary as it can its ClientId; the rest
+// names the session in the TURN server's log. A long rest is hashed to keep
+// the STUN username short.
+func credentialID(accessKey, channel, clientID string) string {
 	if clientID == "" {
 		clientID = "MASTER"
 	}
-	id := channel + "." + clientID
-	if len(id) > 128 {
-		sum := sha256.Sum256([]byte(id))
-		id = hex.EncodeToString(sum[:16])
+	rest := channel + "." + clientID
+	if len(rest) > 128 {
+		sum := sha256.Sum256([]byte(rest))
+		rest = hex.EncodeToString(sum[:16])
 	}
-	return id
+	return accessKey + ":" + rest
+}
+
+// QuotaKey returns the part of a credential client id made by
+// GetIceServerConfig that the TURN server counts allocations by: the
+// caller's access key.
+func QuotaKey(credentialID string) string {
+	key, _, _ := strings.Cut(credentialID, ":")
+	return key
 }
 
 // clampICEServers cuts list to the KVS C SDK's limits.

@@ -26,6 +26,7 @@ import (
 	"github.com/pion/turn/v4"
 
 	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/config"
 	"github.com/openkvs/openkvs/internal/signaling"
 	"github.com/openkvs/openkvs/internal/testserver"
 )
@@ -341,5 +342,56 @@ func TestIceServerConfigTURN(t *testing.T) {
 	var te *stun.TurnError
 	if !errors.As(err, &te) {
 		t.Fatalf("expired credential: %v, want a TURN error response", err)
+	}
+}
+
+// TestIceServerConfigPeerPolicy: a TURN server that advertises a public
+// address (--public-ip) refuses relaying to this host's loopback with 403
+// Forbidden, unless --turn-allow-peer lists it; the credential is minted
+// for the caller's access key, which the TURN server counts quotas by.
+func TestIceServerConfigPeerPolicy(t *testing.T) {
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	for _, tc := range []struct {
+		name  string
+		allow []string
+		code  stun.ErrorCode // 0: permitted
+	}{
+		{"default", nil, stun.CodeForbidden},
+		{"allowed", []string{"127.0.0.0/8"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) {
+				c.TURN.PublicIP = "203.0.113.5"
+				c.TURN.AllowPeers = tc.allow
+			}})
+			kv := kinesisvideo.NewFromConfig(s.AWSConfig(s.HTTPSURL))
+			arn, _, https := endpoints(t, kv, "peer-policy")
+			list := iceServers(t, s, https, arn, "viewer-1", time.Now())
+			if !strings.Contains(list[0].Username, ":"+testserver.AccessKeyID+":") {
+				t.Errorf("username %q not minted for the access key", list[0].Username)
+			}
+			var udpAddr string
+			for _, u := range list[0].Uris {
+				if rest, ok := strings.CutPrefix(u, "turn:"); ok && strings.HasSuffix(rest, "?transport=udp") {
+					udpAddr = strings.TrimSuffix(rest, "?transport=udp")
+				}
+			}
+			// The URIs name the public IP; the socket is on loopback.
+			_, port, _ := net.SplitHostPort(udpAddr)
+			cl := turnClient(t, "udp", net.JoinHostPort("127.0.0.1", port), list[0].Username, list[0].Password)
+			relay, err := cl.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relay.Close()
+			err = cl.CreatePermission(peer)
+			var te *stun.TurnError
+			switch {
+			case tc.code == 0 && err != nil:
+				t.Fatalf("CreatePermission: %v", err)
+			case tc.code != 0 && (!errors.As(err, &te) || te.ErrorCodeAttr.Code != tc.code):
+				t.Fatalf("CreatePermission = %v, want error %d", err, tc.code)
+			}
+		})
 	}
 }
