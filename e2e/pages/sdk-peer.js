@@ -25,7 +25,7 @@
   }
 
   function newPeer(opts, sendCandidate) {
-    const pc = new RTCPeerConnection({ iceServers: opts.iceServers || [] });
+    const pc = new RTCPeerConnection({ iceServers: opts.iceServers || [], iceTransportPolicy: opts.iceTransportPolicy || 'all' });
     pc.onicecandidate = ({ candidate }) => { if (candidate) sendCandidate(candidate); };
     pc.oniceconnectionstatechange = () => log('ICE ' + pc.iceConnectionState);
     return pc;
@@ -95,10 +95,14 @@
     let framesDecoded = 0;
     let audioPackets = 0;
     let codec = '';
+    let relayProtocol = '';
     const pc = peers.MASTER;
     if (pc) {
       const report = await pc.getStats();
       report.forEach((r) => {
+        if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') {
+          relayProtocol = report.get(r.localCandidateId)?.relayProtocol || '';
+        }
         if (r.type === 'inbound-rtp' && r.kind === 'video') {
           framesDecoded += r.framesDecoded || 0;
           if (r.codecId && report.get(r.codecId)) codec = report.get(r.codecId).mimeType;
@@ -107,7 +111,7 @@
       });
     }
     const q = video().getVideoPlaybackQuality();
-    return { framesDecoded, audioPackets, codec, totalVideoFrames: q.totalVideoFrames, width: video().videoWidth };
+    return { framesDecoded, audioPackets, codec, relayProtocol, totalVideoFrames: q.totalVideoFrames, width: video().videoWidth };
   }
 
   window.sdkPeer = { startMaster, startViewer, received, log: () => document.getElementById('log').textContent };

@@ -20,7 +20,9 @@ let browser;
 let kv;
 
 before(async () => {
-  srv = await startServer();
+  // TURN over TLS too: GetIceServerConfig then hands out TCP TURN as
+  // turns: only, as KVS does.
+  srv = await startServer({ extraArgs: ['--turn-tls-listen', '127.0.0.1:0'] });
   pages = await startPages();
   browser = await launch(srv);
   kv = new KinesisVideoClient({ region: REGION, endpoint: srv.http, credentials: CREDENTIALS });
@@ -105,6 +107,26 @@ test('official SDK master (fake camera) and official SDK viewer connect through 
   }
 });
 
+test('official SDK viewer relayed over TURN/TLS (turns:, the openkvs certificate) plays the official SDK master', async () => {
+  const master = await sdkPage();
+  const viewer = await sdkPage();
+  try {
+    await master.evaluate((o) => window.sdkPeer.startMaster(o), await channel('e2e-sdk-turns', 'MASTER'));
+    const opts = await channel('e2e-sdk-turns', 'VIEWER');
+    const iceServers = opts.iceServers.map((s) => ({ ...s, urls: s.urls.filter((u) => u.startsWith('turns:')) }))
+      .filter((s) => s.urls.length > 0);
+    assert.ok(iceServers.length > 0, JSON.stringify(opts.iceServers));
+    await viewer.evaluate((o) => window.sdkPeer.startViewer(o),
+      { ...opts, clientId: 'sdk-viewer-turns', iceServers, iceTransportPolicy: 'relay' });
+    const got = await sdkFrames(viewer);
+    assert.equal(got.relayProtocol, 'tls', JSON.stringify(got));
+    assert.deepEqual([...master.errors, ...viewer.errors], []);
+  } finally {
+    await master.close();
+    await viewer.close();
+  }
+});
+
 test('/webrtc page as viewer plays the official SDK master', async () => {
   const master = await sdkPage();
   let page;
@@ -144,7 +166,7 @@ test('/webrtc page as viewer, relay only, plays the official SDK master through 
     } catch (err) {
       throw new Error(`${err.message}\npage log:\n${await consoleLog(page)}\npair: ${await page.textContent('#stat-pair')}`);
     }
-    assert.match(await page.textContent('#stat-pair'), /^relay\/udp via TURN\/(udp|tcp) → /);
+    assert.match(await page.textContent('#stat-pair'), /^relay\/udp via TURN\/(udp|tcp|tls) → /);
     assert.deepEqual(page.errors, []);
   } finally {
     await master.close();
