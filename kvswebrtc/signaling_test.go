@@ -24,21 +24,25 @@ import (
 // recvType waits for the next message of type typ, skipping others.
 func recvType(t *testing.T, sc *SignalingClient, typ MessageType) Message {
 	t.Helper()
-	timeout := make(chan struct{})
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	defer cancel()
-	go func() { <-ctx.Done(); close(timeout) }()
+	return recvMatch(t, sc, string(typ), func(m Message) bool { return m.Type == typ })
+}
+
+// recvMatch waits for the next message that match accepts, skipping
+// others; what names it in failures.
+func recvMatch(t *testing.T, sc *SignalingClient, what string, match func(Message) bool) Message {
+	t.Helper()
+	timeout := time.After(testWait)
 	for {
 		select {
 		case m, ok := <-sc.Messages():
 			if !ok {
-				t.Fatalf("signaling client ended waiting for %s", typ)
+				t.Fatalf("signaling client ended waiting for %s", what)
 			}
-			if m.Type == typ {
+			if match(m) {
 				return m
 			}
 		case <-timeout:
-			t.Fatalf("timed out waiting for %s", typ)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -114,17 +113,7 @@ func TestViewerOfferBeforeCandidates(t *testing.T) {
 // firstFrom returns the first message from sender that sc receives.
 func firstFrom(t *testing.T, sc *SignalingClient, sender string) Message {
 	t.Helper()
-	timeout := time.After(testWait)
-	for {
-		select {
-		case m := <-sc.Messages():
-			if m.SenderClientID == sender {
-				return m
-			}
-		case <-timeout:
-			t.Fatalf("nothing from %s", sender)
-		}
-	}
+	return recvMatch(t, sc, "a message from "+sender, func(m Message) bool { return m.SenderClientID == sender })
 }
 
 // TestMasterAnswerBeforeCandidates: a viewer gets the Master's answer

@@ -12,6 +12,20 @@ import (
 	"github.com/pion/turn/v4"
 )
 
+// allocate opens an allocation on ts over transport, closed at the end of
+// the test.
+func allocate(t *testing.T, ts *testServer, transport string) (*turn.Client, net.PacketConn) {
+	t.Helper()
+	user, pass, _ := ts.Credentials("c", time.Minute)
+	cl, _ := newClient(t, ts, transport, user, pass)
+	relay, err := cl.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	return cl, relay
+}
+
 // publicServer advertises a public address, so that the peer policy
 // refuses loopback peers unless allowed.
 func publicServer(c *Config) { c.PublicIP = net.IPv4(203, 0, 113, 5) }
@@ -23,15 +37,8 @@ func TestForbiddenPeer(t *testing.T) {
 	peer := startEchoPeer(t)
 	for _, transport := range []string{"udp", "tcp", "tls"} {
 		t.Run(transport, func(t *testing.T) {
-			ts := startServer(t, publicServer)
-			user, pass, _ := ts.Credentials("c", time.Minute)
-			cl, _ := newClient(t, ts, transport, user, pass)
-			relay, err := cl.Allocate()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer relay.Close()
-			err = cl.CreatePermission(peer)
+			cl, _ := allocate(t, startServer(t, publicServer), transport)
+			err := cl.CreatePermission(peer)
 			if code := turnErrorCode(err); code != int(stun.CodeForbidden) {
 				t.Fatalf("CreatePermission(%v) = %v (code %d), want 403", peer, err, code)
 			}
@@ -41,13 +48,7 @@ func TestForbiddenPeer(t *testing.T) {
 		ts := startServer(t, publicServer, func(c *Config) {
 			c.AllowedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 		})
-		user, pass, _ := ts.Credentials("c", time.Minute)
-		cl, _ := newClient(t, ts, "udp", user, pass)
-		relay, err := cl.Allocate()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer relay.Close()
+		_, relay := allocate(t, ts, "udp")
 		if got, _ := echo(t, relay, peer, []byte("allowed")); string(got) != "allowed" {
 			t.Fatalf("echo = %q", got)
 		}
@@ -61,12 +62,7 @@ func TestPermissionCap(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			ts := startServer(t, func(c *Config) { c.MaxPermissionsPerAllocation = 3 })
-			user, pass, _ := ts.Credentials("c", time.Minute)
-			cl, _ := newClient(t, ts, transport, user, pass)
-			relay, err := cl.Allocate()
-			if err != nil {
-				t.Fatal(err)
-			}
+			cl, relay := allocate(t, ts, transport)
 			peer := func(i byte) net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, i), Port: 9} }
 			if err := cl.CreatePermission(peer(2), peer(3)); err != nil {
 				t.Fatal(err)
@@ -99,12 +95,7 @@ func TestPermissionCap(t *testing.T) {
 func TestChannelCap(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.MaxChannelsPerAllocation = 2 })
 	user, pass, _ := ts.Credentials("c", time.Minute)
-	cl, _ := newClient(t, ts, "udp", user, pass)
-	relay, err := cl.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Close()
+	cl, _ := allocate(t, ts, "udp")
 	srv, _ := net.ResolveUDPAddr("udp4", ts.udpAddr)
 	bind := func(ch uint16, port int) int {
 		t.Helper()
@@ -171,13 +162,7 @@ func TestIdleUnauthenticatedConnections(t *testing.T) {
 		c.AuthTimeout = 100 * time.Millisecond
 		c.MaxUnauthenticatedConns = 2
 	})
-	user, pass, _ := ts.Credentials("c", time.Minute)
-	cl, _ := newClient(t, ts, "tcp", user, pass)
-	relay, err := cl.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relay.Close()
+	cl, _ := allocate(t, ts, "tcp")
 
 	// Two idle connections fill the cap; a third is closed at once.
 	idle1, idle2 := dialTCP(t, ts.tcpAddr), dialTCP(t, ts.tcpAddr)

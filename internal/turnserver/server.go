@@ -286,26 +286,23 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.QuotaKey == nil {
 		cfg.QuotaKey = func(id string) string { return id }
 	}
-	if cfg.MaxPermissionsPerAllocation == 0 {
-		cfg.MaxPermissionsPerAllocation = DefaultMaxPermissionsPerAllocation
-	}
-	if cfg.MaxChannelsPerAllocation == 0 {
-		cfg.MaxChannelsPerAllocation = DefaultMaxChannelsPerAllocation
+	for _, d := range []struct {
+		field *int
+		value int
+	}{
+		{&cfg.MaxPermissionsPerAllocation, DefaultMaxPermissionsPerAllocation},
+		{&cfg.MaxChannelsPerAllocation, DefaultMaxChannelsPerAllocation},
+		{&cfg.MaxUnauthenticatedConns, DefaultMaxUnauthenticatedConns},
+		{&cfg.MaxAllocationsPerClient, DefaultMaxAllocationsPerClient},
+		{&cfg.MaxAllocations, DefaultMaxAllocations},
+		{&cfg.SocketBufferBytes, DefaultSocketBufferBytes},
+	} {
+		if *d.field == 0 {
+			*d.field = d.value
+		}
 	}
 	if cfg.AuthTimeout == 0 {
 		cfg.AuthTimeout = DefaultAuthTimeout
-	}
-	if cfg.MaxUnauthenticatedConns == 0 {
-		cfg.MaxUnauthenticatedConns = DefaultMaxUnauthenticatedConns
-	}
-	if cfg.MaxAllocationsPerClient == 0 {
-		cfg.MaxAllocationsPerClient = DefaultMaxAllocationsPerClient
-	}
-	if cfg.MaxAllocations == 0 {
-		cfg.MaxAllocations = DefaultMaxAllocations
-	}
-	if cfg.SocketBufferBytes == 0 {
-		cfg.SocketBufferBytes = DefaultSocketBufferBytes
 	}
 	if cfg.RelayMinPort != 0 || cfg.RelayMaxPort != 0 {
 		if cfg.RelayMinPort < 1 || cfg.RelayMinPort > cfg.RelayMaxPort || cfg.RelayMaxPort > 65535 {
