@@ -87,7 +87,13 @@ type Config struct {
 	// LiveFragments and LiveBytes bound the per-stream buffer of recently
 	// received fragments that live readers are served from (and, for
 	// streams without retention, the only copy). Default 16 fragments and
-	// 64 MiB; the newest fragment is always kept.
+	// 64 MiB. Over them, the oldest fragment is dropped, except the newest
+	// and those still being made durable: those are kept whatever the
+	// bounds (their bytes are held until their sync anyway), so that a
+	// reader following the stream with Next never skips a fragment that
+	// becomes durable behind it. A dropped live-only fragment (streams
+	// without retention) is gone, as in KVS: a reader that had not reached
+	// it continues with the next one still held.
 	LiveFragments int
 	LiveBytes     int64
 	// LiveTotalBytes bounds the live buffers of all streams together.
@@ -502,8 +508,19 @@ func (st *stream) addLive(f *Fragment, maxN int, maxBytes int64) {
 	}
 	st.ringBytes += f.Size
 	st.a.liveTotal.Add(f.Size)
-	for len(st.ring) > 1 && (len(st.ring) > maxN || st.ringBytes > maxBytes) {
-		st.dropLive(0)
+	st.bound(maxN, maxBytes)
+}
+
+// bound drops the oldest fragments of the live buffer while it holds more
+// than maxN fragments or maxBytes, keeping the newest one and those being
+// made durable. Callers hold mu.
+func (st *stream) bound(maxN int, maxBytes int64) {
+	for i := 0; i < len(st.ring)-1 && (len(st.ring) > maxN || st.ringBytes > maxBytes); {
+		if st.ring[i].state == livePending {
+			i++ // not in the index yet: readers find it only here
+			continue
+		}
+		st.dropLive(i)
 	}
 }
 
@@ -660,7 +677,12 @@ func (st *stream) flush() {
 		st.insertIndex(p.f)
 		p.live.state = liveDurable
 	}
-	if err == nil && !st.a.cfg.LiveKeepsDurable {
+	switch {
+	case err != nil:
+	case st.a.cfg.LiveKeepsDurable:
+		// Kept beyond the bounds while they were pending.
+		st.bound(st.a.cfg.LiveFragments, st.a.cfg.LiveBytes)
+	default:
 		// Readers find these in the index now, and read them from disk
 		// (ReadCluster keeps a copy of recent ones while they are read).
 		for i := 0; i < len(st.ring); {

@@ -2,6 +2,9 @@ package archive
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -191,5 +194,150 @@ func TestReadClusterKeepsRecent(t *testing.T) {
 	}
 	if got := a.liveTotal.Load(); got != 0 {
 		t.Fatalf("live bytes %d after DeleteStream", got)
+	}
+}
+
+// syncGate wraps the archive's segment files so that a test can hold their
+// syncs (a slow disk) and fail one (an I/O error).
+type syncGate struct {
+	// inner opens the files; nil means os.OpenFile.
+	inner func(name string, flag int, perm os.FileMode) (File, error)
+
+	mu   sync.Mutex
+	open chan struct{} // closed: syncs run
+	fail error         // returned by the next segment sync
+}
+
+func newSyncGate() *syncGate {
+	g := &syncGate{open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+// hold makes segment syncs wait until release.
+func (g *syncGate) hold() { g.mu.Lock(); g.open = make(chan struct{}); g.mu.Unlock() }
+
+func (g *syncGate) release() { g.mu.Lock(); close(g.open); g.mu.Unlock() }
+
+// failNext makes the next segment sync fail with err.
+func (g *syncGate) failNext(err error) { g.mu.Lock(); g.fail = err; g.mu.Unlock() }
+
+// OpenFile serves as Config.OpenFile.
+func (g *syncGate) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	open := g.inner
+	if open == nil {
+		open = openOSFile
+	}
+	f, err := open(name, flag, perm)
+	if err != nil || filepath.Ext(name) != segExt {
+		return f, err
+	}
+	return &gatedFile{File: f, name: name, g: g}, nil
+}
+
+type gatedFile struct {
+	File
+	name string
+	g    *syncGate
+}
+
+func (f *gatedFile) Sync() error {
+	f.g.mu.Lock()
+	open, err := f.g.open, f.g.fail
+	f.g.fail = nil
+	f.g.mu.Unlock()
+	<-open
+	if err != nil {
+		return &os.PathError{Op: "sync", Path: f.name, Err: err}
+	}
+	return f.File.Sync()
+}
+
+// TestLiveReaderSeesPendingFragments: while syncs are slow, more fragments
+// wait to become durable than the live buffer's bounds allow. A reader
+// following the stream with Next still gets every one, in order, before
+// and after they become durable; none is skipped.
+func TestLiveReaderSeesPendingFragments(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"fragment bound", Config{LiveFragments: 4}},
+		{"byte bound", Config{LiveBytes: 250}},
+		{"keeping durable copies", Config{LiveFragments: 4, LiveKeepsDurable: true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newSyncGate()
+			cfg := tt.cfg
+			cfg.OpenFile = g.OpenFile
+			a := openTest(t, t.TempDir(), cfg)
+			payload := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 100) }
+			var (
+				got  [][]byte
+				last Number
+			)
+			// follow reads what Next returns until it has nothing more.
+			follow := func() {
+				t.Helper()
+				for {
+					f, wait, err := a.Next("cam", last)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if f == nil {
+						if wait == nil {
+							t.Fatal("Next returned neither a fragment nor a channel")
+						}
+						return
+					}
+					c, err := a.ReadCluster("cam", f)
+					if err != nil {
+						t.Fatalf("ReadCluster(%s): %v", f.Number, err)
+					}
+					got, last = append(got, c), f.Number
+				}
+			}
+			put(t, a, "cam", time.Now(), payload(0), true)
+			follow()
+
+			g.hold()
+			const n = 10
+			var dones []<-chan error
+			for i := 1; i <= n; i++ {
+				f := &Fragment{Number: a.NewNumber(), ProducerTime: time.Now(), Duration: time.Second, Frames: 1, Header: testHeader}
+				done, err := a.Put("cam", f, payload(i), true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dones = append(dones, done)
+				if i == 1 {
+					follow() // at the live edge; then the reader falls behind
+				}
+			}
+			follow()
+			g.release()
+			for _, done := range dones {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			follow()
+			if len(got) != n+1 {
+				t.Fatalf("reader got %d fragments, want %d", len(got), n+1)
+			}
+			for i, c := range got {
+				if !bytes.Equal(c, payload(i)) {
+					t.Fatalf("fragment %d: read %q, want %q", i, c[:1], payload(i)[:1])
+				}
+			}
+			// Once durable, the live buffer is within its bounds again.
+			l := liveNumbers(a, "cam")
+			if max := cfg.LiveFragments; max > 0 && len(l) > max {
+				t.Errorf("live buffer holds %d fragments, bound %d", len(l), max)
+			}
+			if got := a.liveTotal.Load(); cfg.LiveBytes > 0 && got > cfg.LiveBytes {
+				t.Errorf("live buffer holds %d bytes, bound %d", got, cfg.LiveBytes)
+			}
+		})
 	}
 }
