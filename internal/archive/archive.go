@@ -446,7 +446,9 @@ func (a *Archive) NewNumber() Number {
 // durable is set it is also appended to the stream's current segment, and
 // the returned channel receives nil once it is fsynced (or the error that
 // prevented it); with durable unset the channel is nil and the fragment
-// lives only in the live buffer.
+// lives only in the live buffer. A fragment that could not be stored is
+// taken out of the live buffer before its error is returned (or sent), so
+// that readers are not served what the producer is told failed.
 func (a *Archive) Put(name string, f *Fragment, cluster []byte, durable bool) (<-chan error, error) {
 	if f.Header == nil {
 		return nil, errors.New("archive: fragment without header")
@@ -473,7 +475,7 @@ func (a *Archive) Put(name string, f *Fragment, cluster []byte, durable bool) (<
 	done := make(chan error, 1)
 	if err := st.write(&live, done); err != nil {
 		st.mu.Lock()
-		live.state = liveOnly
+		st.unpublish(&live)
 		st.mu.Unlock()
 		return nil, err
 	}
@@ -521,6 +523,20 @@ func (st *stream) bound(maxN int, maxBytes int64) {
 			continue
 		}
 		st.dropLive(i)
+	}
+}
+
+// unpublish removes f, a fragment that could not be stored, from the live
+// buffer, so that readers are no longer served what the producer was told
+// failed. Readers waiting for a fragment past it keep waiting for the
+// next one. Callers hold mu.
+func (st *stream) unpublish(f *Fragment) {
+	i := sort.Search(len(st.ring), func(i int) bool { return !st.ring[i].Number.Less(f.Number) })
+	for ; i < len(st.ring) && st.ring[i].Number == f.Number; i++ {
+		if st.ring[i] == f {
+			st.dropLive(i)
+			return
+		}
 	}
 }
 
@@ -671,7 +687,7 @@ func (st *stream) flush() {
 	}
 	for _, p := range pend {
 		if err != nil {
-			p.live.state = liveOnly
+			st.unpublish(p.live)
 			continue
 		}
 		st.insertIndex(p.f)

@@ -2,11 +2,15 @@ package archive
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openkvs/openkvs/internal/archive/archivetest"
 )
 
 // liveNumbers returns the numbers in stream's live buffer, oldest first.
@@ -337,6 +341,69 @@ func TestLiveReaderSeesPendingFragments(t *testing.T) {
 			}
 			if got := a.liveTotal.Load(); cfg.LiveBytes > 0 && got > cfg.LiveBytes {
 				t.Errorf("live buffer holds %d bytes, bound %d", got, cfg.LiveBytes)
+			}
+		})
+	}
+}
+
+// TestFailedFragmentNotServedLive: a fragment whose storage failed (the
+// producer is told so) is no longer served to live readers; the next one
+// is.
+func TestFailedFragmentNotServedLive(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		inject func(*archivetest.Faults, *syncGate)
+	}{
+		{"write fails", func(fs *archivetest.Faults, _ *syncGate) { fs.FailWrite(syscall.ENOSPC) }},
+		{"sync fails", func(_ *archivetest.Faults, g *syncGate) { g.failNext(syscall.EIO) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, g := &archivetest.Faults{}, newSyncGate()
+			g.inner = faultyOpen(fs)
+			a := openTest(t, t.TempDir(), Config{OpenFile: g.OpenFile})
+			first := put(t, a, "cam", time.Now(), []byte("first"), true)
+			if f, _, err := a.Next("cam", Number{}); err != nil || f == nil || f.Number != first.Number {
+				t.Fatalf("Next = %v, %v; want the first fragment", f, err)
+			}
+
+			tt.inject(fs, g)
+			bad := &Fragment{Number: a.NewNumber(), ProducerTime: time.Now(), Duration: time.Second, Frames: 1, Header: testHeader}
+			done, err := a.Put("cam", bad, []byte("failed"), true)
+			if err == nil {
+				err = <-done
+			}
+			if !errors.Is(err, ErrStorage) {
+				t.Fatalf("Put: %v, want ErrStorage", err)
+			}
+
+			f, wait, err := a.Next("cam", first.Number)
+			if err != nil || f != nil {
+				t.Fatalf("Next after the failed fragment = %v, %v; want nothing yet", f, err)
+			}
+			if l, _ := a.Latest("cam"); l == nil || l.Number != first.Number {
+				t.Fatalf("Latest = %v, want the first fragment", l)
+			}
+			if _, err := a.Get("cam", bad.Number); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("Get(failed fragment): %v, want ErrNotFound", err)
+			}
+			next := put(t, a, "cam", time.Now(), []byte("next"), true)
+			<-wait
+			f, _, err = a.Next("cam", first.Number)
+			if err != nil || f == nil || f.Number != next.Number {
+				t.Fatalf("Next = %v, %v; want the next fragment", f, err)
+			}
+			if c, err := a.ReadCluster("cam", f); err != nil || string(c) != "next" {
+				t.Fatalf("ReadCluster = %q, %v", c, err)
+			}
+			st, _ := a.stream("cam", false)
+			st.mu.Lock()
+			var held int64
+			for _, f := range st.ring {
+				held += f.Size
+			}
+			st.mu.Unlock()
+			if got := a.liveTotal.Load(); got != held {
+				t.Errorf("live bytes = %d, the live buffer holds %d", got, held)
 			}
 		})
 	}
