@@ -130,7 +130,7 @@ func testDelivery(t *testing.T, a, b bus.Bus) {
 	subscribe(t, a, "bustest.delivery", c2.handle, bus.SubscribeOptions{})
 	subscribe(t, b, "bustest.delivery.other", other.handle, bus.SubscribeOptions{})
 	publish(t, a, "bustest.delivery", []byte("hello"))
-	publish(t, b, "bustest.delivery", nil)
+	publish(t, a, "bustest.delivery", nil)
 	c1.wait(t, 2)
 	c2.wait(t, 2)
 	for _, c := range []*collector{c1, c2} {
