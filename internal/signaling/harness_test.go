@@ -78,6 +78,13 @@ func newHarness(t *testing.T, edit func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	return newHarnessOn(t, store, clk, edit)
+}
+
+// newHarnessOn is newHarness on a given catalog and clock, which several
+// harnesses (the nodes of a cluster) may share.
+func newHarnessOn(t *testing.T, store *boltstore.Store, clk *fakeClock, edit func(*Config)) *harness {
+	t.Helper()
 	var logw io.Writer = io.Discard
 	if os.Getenv("OPENKVS_TEST_LOG") != "" {
 		logw = os.Stderr

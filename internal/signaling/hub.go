@@ -73,8 +73,8 @@ type envelope struct {
 
 // delivery hands messages to their recipient's connection. The Service
 // itself is the single-node implementation: recipients are looked up in
-// memory and messages for absent ones are queued here. A cluster would put
-// a bus behind this interface for recipients connected to other nodes.
+// memory and messages for absent ones are queued here. With a bus, the
+// cluster sends each message to its channel's owner node (cluster.go).
 type delivery interface {
 	deliver(e *envelope) *MessageError
 }
@@ -193,6 +193,15 @@ func (s *Service) admitLocked(cs *channelState, viewerID string, master bool) *a
 //
 // It runs before the WebSocket upgrade; attach gives ss its connection.
 func (s *Service) register(ss *session, ttl time.Duration) error {
+	if s.cluster != nil {
+		return s.cluster.register(ss, ttl)
+	}
+	return s.registerLocal(ss, ttl)
+}
+
+// registerLocal is register at the channel's owner, this node. ss may be a
+// stub of a session on another node.
+func (s *Service) registerLocal(ss *session, ttl time.Duration) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,7 +215,9 @@ func (s *Service) register(ss *session, ttl time.Duration) error {
 		}
 		return err
 	}
-	s.sessions.Add(1) // under mu and not closed: never concurrent with Close's Wait
+	if ss.cl == nil || ss.cl.node == "" {
+		s.sessions.Add(1) // under mu and not closed: never concurrent with Close's Wait
+	}
 	var old *session
 	key := masterKey
 	if ss.master {
@@ -244,19 +255,22 @@ func (s *Service) attach(ss *session, conn *websocket.Conn) {
 // unregister removes ss from its channel unless a newer connection took
 // its place.
 func (s *Service) unregister(ss *session) {
+	if s.cluster != nil {
+		s.cluster.unregister(ss)
+		return
+	}
+	s.unregisterLocal(ss)
+}
+
+// unregisterLocal is unregister at the channel's owner, this node.
+func (s *Service) unregisterLocal(ss *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cs := s.channels[ss.channel]
 	if cs == nil {
 		return
 	}
-	if ss.master {
-		if cs.master == ss {
-			cs.master = nil
-		}
-	} else if cs.viewers[ss.clientID] == ss {
-		delete(cs.viewers, ss.clientID)
-	}
+	s.dropLocked(cs, ss)
 	if cs.empty() {
 		delete(s.channels, ss.channel)
 	}
@@ -282,7 +296,7 @@ func (s *Service) sweepLoop() {
 // connection rate limits.
 func (s *Service) sweep() {
 	now := s.now()
-	var closeIdle, goAway, closeOld, ping []*session
+	var t sweepTimers
 	s.mu.Lock()
 	for arn, cs := range s.channels {
 		for key, q := range cs.queue {
@@ -298,43 +312,65 @@ func (s *Service) sweep() {
 				cs.queue[key] = kept
 			}
 		}
-		for _, ss := range cs.sessions() {
-			switch {
-			case s.cfg.IdleTimeout > 0 && now.Sub(ss.lastActive()) >= s.cfg.IdleTimeout:
-				closeIdle = append(closeIdle, ss)
-				continue
-			case !ss.goAwayAt.IsZero():
-				if now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration {
-					closeOld = append(closeOld, ss)
-					continue
-				}
-			case s.cfg.MaxConnectionDuration > 0 && now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration-s.cfg.GoAwayGrace:
-				ss.goAwayAt = now
-				goAway = append(goAway, ss)
-			}
-			if ss.conn != nil && s.cfg.PingInterval > 0 && !ss.pinging && now.Sub(ss.lastPing) >= s.cfg.PingInterval {
-				ss.pinging, ss.lastPing = true, now
-				ping = append(ping, ss)
+		if s.cluster == nil {
+			for _, ss := range cs.sessions() {
+				s.sweepSessionLocked(ss, now, &t)
 			}
 		}
 		if cs.empty() {
 			delete(s.channels, arn)
 		}
 	}
+	if s.cluster != nil {
+		// This node's sessions, whichever node owns their channel (the
+		// stubs of other nodes' sessions have their own node's timers).
+		for _, ss := range s.cluster.local {
+			s.sweepSessionLocked(ss, now, &t)
+		}
+	}
 	s.sweepConnectsLocked(now)
 	s.mu.Unlock()
-	for _, ss := range closeIdle {
+	if s.cluster != nil {
+		s.cluster.heartbeat(now)
+	}
+	for _, ss := range t.closeIdle {
 		ss.logger().Info("signaling connection idle: closing")
 		ss.shutdown(closeIdleTimeout)
 	}
-	for _, ss := range goAway {
+	for _, ss := range t.goAway {
 		ss.logger().Info("signaling connection reached its maximum duration: GO_AWAY")
 		ss.send(goAwayFrame)
 	}
-	for _, ss := range closeOld {
+	for _, ss := range t.closeOld {
 		ss.shutdown(closeMaxDuration)
 	}
-	for _, ss := range ping {
+	for _, ss := range t.ping {
 		go ss.ping()
+	}
+}
+
+// sweepTimers collects what sweep does once Service.mu is released.
+type sweepTimers struct {
+	closeIdle, goAway, closeOld, ping []*session
+}
+
+// sweepSessionLocked checks one session's timers. s.mu must be held.
+func (s *Service) sweepSessionLocked(ss *session, now time.Time, t *sweepTimers) {
+	switch {
+	case s.cfg.IdleTimeout > 0 && now.Sub(ss.lastActive()) >= s.cfg.IdleTimeout:
+		t.closeIdle = append(t.closeIdle, ss)
+		return
+	case !ss.goAwayAt.IsZero():
+		if now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration {
+			t.closeOld = append(t.closeOld, ss)
+			return
+		}
+	case s.cfg.MaxConnectionDuration > 0 && now.Sub(ss.connectedAt) >= s.cfg.MaxConnectionDuration-s.cfg.GoAwayGrace:
+		ss.goAwayAt = now
+		t.goAway = append(t.goAway, ss)
+	}
+	if ss.conn != nil && s.cfg.PingInterval > 0 && !ss.pinging && now.Sub(ss.lastPing) >= s.cfg.PingInterval {
+		ss.pinging, ss.lastPing = true, now
+		t.ping = append(t.ping, ss)
 	}
 }

@@ -80,6 +80,11 @@ type session struct {
 
 	// Owned by the reader goroutine.
 	sdpLimit, iceLimit bucket
+
+	// cl is set in cluster mode only; on a stub (a session of another
+	// node, kept by this channel owner) conn is nil and send and shutdown
+	// go over the bus.
+	cl *sessionCluster
 }
 
 func (s *Service) newSession(channel, clientID string, master bool) *session {
@@ -120,6 +125,10 @@ func (ss *session) touch() { ss.active.Store(ss.svc.now().UnixNano()) }
 // disconnected. It may be
 // called with Service.mu held.
 func (ss *session) send(frame []byte) {
+	if ss.cl != nil && ss.cl.node != "" {
+		ss.svc.cluster.sendRemote(ss, frame)
+		return
+	}
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	if ss.closing {
@@ -139,6 +148,10 @@ func (ss *session) send(frame []byte) {
 // with r. Only the first call counts. It may be called with Service.mu
 // held.
 func (ss *session) shutdown(r closeReason) {
+	if ss.cl != nil && ss.cl.node != "" {
+		ss.svc.cluster.closeRemote(ss, r)
+		return
+	}
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	ss.requestCloseLocked(r)

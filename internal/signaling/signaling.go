@@ -36,6 +36,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/bus"
 	"github.com/openkvs/openkvs/internal/catalog"
 )
 
@@ -147,6 +148,20 @@ type Config struct {
 	// expiry are checked. Default 1 s.
 	SweepInterval time.Duration
 
+	// Bus, when set, makes this Service one node of a cluster: the nodes
+	// on one bus share every channel's state (cluster.go). Nil: a single
+	// node, nothing goes through a bus.
+	Bus bus.Bus
+	// NodeID names this node on the bus; unique per node. Default:
+	// random.
+	NodeID string
+	// HeartbeatInterval is how often the node announces itself on the
+	// bus; PeerTimeout is the silence after which another node counts as
+	// gone and its channels move. Defaults 1 s and 5 s.
+	HeartbeatInterval, PeerTimeout time.Duration
+	// BusTimeout bounds a request to another node. Default 5 s.
+	BusTimeout time.Duration
+
 	// Now is the clock of every timeout, rate limit and message TTL.
 	// Default time.Now.
 	Now func() time.Time
@@ -164,6 +179,7 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 	delivery delivery
+	cluster  *cluster // nil on a single node
 
 	mu       sync.Mutex
 	channels map[string]*channelState // by channel ARN; guarded by mu
@@ -193,6 +209,11 @@ func New(cfg Config) (*Service, error) {
 		sweepDone: make(chan struct{}),
 	}
 	s.delivery = s
+	if cfg.Bus != nil {
+		if err := s.startCluster(); err != nil {
+			return nil, err
+		}
+	}
 	go s.sweepLoop()
 	return s, nil
 }
@@ -236,6 +257,9 @@ func (cfg Config) withDefaults() Config {
 	defDur(&cfg.WriteTimeout, DefaultWriteTimeout)
 	defDur(&cfg.AlexaTimeout, DefaultAlexaTimeout)
 	defDur(&cfg.SweepInterval, DefaultSweepInterval)
+	defDur(&cfg.HeartbeatInterval, DefaultHeartbeatInterval)
+	defDur(&cfg.PeerTimeout, DefaultPeerTimeout)
+	defDur(&cfg.BusTimeout, DefaultBusTimeout)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -259,9 +283,10 @@ func (s *Service) Operations() []awsapi.Operation {
 // Stats is a snapshot of a Service's load.
 type Stats struct {
 	// Channels is the number of channels with connections, queued
-	// messages or waiting SendAlexaOfferToMaster calls.
+	// messages or waiting SendAlexaOfferToMaster calls (in a cluster:
+	// those this node owns).
 	Channels int
-	// Masters and Viewers count the open connections.
+	// Masters and Viewers count the open connections of this node.
 	Masters, Viewers int
 	// Queued counts the messages kept for recipients not connected.
 	Queued int
@@ -273,37 +298,85 @@ func (s *Service) Stats() Stats {
 	defer s.mu.Unlock()
 	st := Stats{Channels: len(s.channels)}
 	for _, c := range s.channels {
-		if c.master != nil {
-			st.Masters++
+		if s.cluster == nil {
+			if c.master != nil {
+				st.Masters++
+			}
+			st.Viewers += len(c.viewers)
 		}
-		st.Viewers += len(c.viewers)
 		for _, q := range c.queue {
 			st.Queued += len(q)
 		}
 	}
+	for _, ss := range s.localSessionsLocked() {
+		if s.cluster == nil {
+			break
+		}
+		if ss.master {
+			st.Masters++
+		} else {
+			st.Viewers++
+		}
+	}
 	return st
+}
+
+// localSessionsLocked returns this node's connections (of the channel
+// arn only, unless arn is empty). s.mu must be held.
+func (s *Service) localSessionsLocked(arn ...string) []*session {
+	var out []*session
+	if s.cluster != nil {
+		for _, ss := range s.cluster.local {
+			if len(arn) == 0 || ss.channel == arn[0] {
+				out = append(out, ss)
+			}
+		}
+		return out
+	}
+	if len(arn) > 0 {
+		if cs := s.channels[arn[0]]; cs != nil {
+			return cs.sessions()
+		}
+		return nil
+	}
+	for _, cs := range s.channels {
+		out = append(out, cs.sessions()...)
+	}
+	return out
 }
 
 // ChannelDeleted ends everything of a deleted channel: each connection
 // gets GO_AWAY and is closed, queued messages are dropped and waiting
 // SendAlexaOfferToMaster calls fail. It is the control plane's
 // OnChannelDeleted hook.
+//
+// In a cluster it tells every node to do the same.
 func (s *Service) ChannelDeleted(_ context.Context, c *catalog.Channel) {
-	s.mu.Lock()
-	cs := s.channels[c.ARN]
-	delete(s.channels, c.ARN)
-	delete(s.connects, c.ARN)
-	s.mu.Unlock()
-	if cs == nil {
-		return
+	s.channelDeletedLocal(c.ARN)
+	if s.cluster != nil {
+		s.cluster.announce(nodeDeleted, c.ARN)
 	}
-	for _, ss := range cs.sessions() {
+}
+
+// channelDeletedLocal is ChannelDeleted on this node.
+func (s *Service) channelDeletedLocal(arn string) {
+	s.mu.Lock()
+	local := s.localSessionsLocked(arn)
+	cs := s.channels[arn]
+	delete(s.channels, arn)
+	delete(s.connects, arn)
+	s.mu.Unlock()
+	for _, ss := range local {
 		ss.goAway(closeChannelDeleted)
 	}
-	for _, w := range cs.alexa {
-		close(w.gone)
+	if cs != nil {
+		for _, w := range cs.alexa {
+			close(w.gone)
+		}
 	}
-	s.log.Info("signaling channel deleted: connections closed", "channel", c.ARN)
+	if cs != nil || len(local) > 0 {
+		s.log.Info("signaling channel deleted: connections closed", "channel", arn)
+	}
 }
 
 // ReconnectICEServers sends RECONNECT_ICE_SERVER to every connection, as
@@ -313,10 +386,8 @@ func (s *Service) ReconnectICEServers() {
 	frame := (&ServerMessage{MessageType: TypeReconnectICEServer}).encode()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, cs := range s.channels {
-		for _, ss := range cs.sessions() {
-			ss.send(frame)
-		}
+	for _, ss := range s.localSessionsLocked() {
+		ss.send(frame)
 	}
 }
 
@@ -331,19 +402,23 @@ func (s *Service) Close(ctx context.Context) error {
 		<-s.sweepDone
 		s.mu.Lock()
 		s.closed = true
-		for _, cs := range s.channels {
-			for _, ss := range cs.sessions() {
-				sessions = append(sessions, ss)
-				if ss.conn != nil {
-					conns = append(conns, ss.conn)
-				}
+		for _, ss := range s.localSessionsLocked() {
+			sessions = append(sessions, ss)
+			if ss.conn != nil {
+				conns = append(conns, ss.conn)
 			}
+		}
+		for _, cs := range s.channels {
 			for _, w := range cs.alexa {
 				close(w.gone)
 			}
 			cs.alexa = nil
 		}
 		s.mu.Unlock()
+		if s.cluster != nil {
+			// The other nodes take over this node's channels now.
+			defer s.cluster.stop()
+		}
 	})
 	for _, ss := range sessions {
 		ss.goAway(closeShutdown)
