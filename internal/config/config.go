@@ -58,6 +58,10 @@ type Config struct {
 	Signaling SignalingConfig `yaml:"signaling"`
 	// Media configures PutMedia ingest, the archive and playback.
 	Media MediaConfig `yaml:"media"`
+	// Bus is the message bus shared by the nodes of a cluster,
+	// "nats://host:port" (comma-separated for a NATS cluster). Empty: a
+	// single node with an in-process bus.
+	Bus string `yaml:"bus"`
 	// ShutdownTimeout bounds the graceful shutdown. Defaults to 10 s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	// BodyReadTimeout is the longest wait between two reads of a request
@@ -96,6 +100,11 @@ type TURNConfig struct {
 	// loopback, private or link-local (one machine, a private network),
 	// none when it is public.
 	AllowPeers []string `yaml:"allowPeers"`
+	// Secret is the key of the time-limited TURN credentials, at least 16
+	// characters; the nodes of a cluster share it so that each accepts
+	// the credentials any of them hands out. Empty: a random secret kept
+	// in DataDir.
+	Secret string `yaml:"secret"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -213,6 +222,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := ParsePrefixes(c.TURN.AllowPeers); err != nil {
 		return fmt.Errorf("turn-allow-peer: %w", err)
+	}
+	if err := c.validateCluster(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -53,6 +53,7 @@ func Fields() []Field {
 		field("unverified-body-bytes", "memory for request bodies read before their signature is checked, all requests together (0: 64 MiB)", func(c *Config) Value { return (*mediaInt64Value)(&c.UnverifiedBodyBytes) }),
 	}
 	fields = append(fields, signalingFields()...)
+	fields = append(fields, clusterFields()...)
 	return append(fields, mediaFields()...)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/bus"
 	"github.com/openkvs/openkvs/internal/catalog"
 	"github.com/openkvs/openkvs/internal/catalog/boltstore"
 	"github.com/openkvs/openkvs/internal/certs"
@@ -53,6 +54,10 @@ type Server struct {
 	tls      *certs.Result
 	ep       *endpoints
 	handler  http.Handler
+
+	// bus connects the nodes of a cluster (bus.go); clusterBus is it when
+	// it is a networked one, else nil.
+	bus, clusterBus bus.Bus
 
 	// Hooks run after the control plane deleted a stream or channel.
 	onStreamDeleted  []func(context.Context, *catalog.Stream)
@@ -169,6 +174,9 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
 
+	if err := s.buildBus(); err != nil {
+		return nil, err
+	}
 	// Each half of KVS builds its components in its own file of this
 	// package (signaling.go, media.go, console.go) and returns its operations.
 	signalingOps, err := s.buildSignaling()

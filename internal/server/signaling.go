@@ -55,6 +55,7 @@ func (s *Server) buildSignaling() ([]awsapi.Operation, error) {
 		ICERate:               lim.ICERate,
 		IdleTimeout:           lim.IdleTimeout,
 		MaxConnectionDuration: lim.MaxConnectionDuration,
+		Bus:                   s.signalingBus(),
 		Now:                   s.now,
 		Logger:                s.log.With("component", "signaling"),
 	})
@@ -160,7 +161,13 @@ func listenUDPAndTCP(addr string) (net.PacketConn, net.Listener, error) {
 
 // turnSecret returns the TURN credential secret kept in the data dir,
 // creating it on first start.
+//
+// A configured secret (--turn-secret, shared by a cluster's nodes) takes
+// its place and leaves the data dir alone.
 func (s *Server) turnSecret() ([]byte, error) {
+	if s.cfg.TURN.Secret != "" {
+		return []byte(s.cfg.TURN.Secret), nil
+	}
 	path := filepath.Join(s.cfg.DataDir, turnSecretFile)
 	b, err := os.ReadFile(path)
 	switch {
