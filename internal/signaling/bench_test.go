@@ -64,8 +64,13 @@ func newBenchServer(b *testing.B, edit func(*Config)) *benchServer {
 
 // newBenchServerTLS is newBenchServer, serving wss:// when useTLS is set.
 func newBenchServerTLS(b *testing.B, useTLS bool, edit func(*Config)) *benchServer {
+	return newBenchServerOn(b, &memStore{m: make(map[string]*catalog.Channel)}, useTLS, edit)
+}
+
+// newBenchServerOn is newBenchServerTLS on a given store, which the nodes
+// of a cluster share.
+func newBenchServerOn(b *testing.B, store *memStore, useTLS bool, edit func(*Config)) *benchServer {
 	b.Helper()
-	store := &memStore{m: make(map[string]*catalog.Channel)}
 	// The benchmarks connect thousands of clients a second.
 	cfg := Config{Store: store, ConnectRate: -1, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if edit != nil {
@@ -340,11 +345,19 @@ func member(frame []byte, name string) []byte {
 // else is the default. Clients run in-process; cpu-µs/rt is the CPU time
 // of the whole process (server and clients) per round trip.
 func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
+	bs := newBenchServer(b, func(c *Config) { c.SDPRate, c.ICERate = -1, -1 })
+	benchRoundTrip(b, bs, bs)
+}
+
+// benchRoundTrip runs BenchmarkOfferAnswerRoundTrip with the masters
+// connected to masters and the viewers to viewers (the same server, or
+// two nodes of a cluster).
+func benchRoundTrip(b *testing.B, masters, viewers *benchServer) {
 	rate := 2000
 	if v := os.Getenv("OPENKVS_BENCH_RATE"); v != "" {
 		rate, _ = strconv.Atoi(v)
 	}
-	bs := newBenchServer(b, func(c *Config) { c.SDPRate, c.ICERate = -1, -1 })
+	bs := masters
 	dial := func(u string) *websocket.Conn {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -359,7 +372,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 		conn *websocket.Conn
 		out  chan []byte
 	}
-	var viewers []*viewer
+	var viewerConns []*viewer
 	var wg sync.WaitGroup
 	var conns []*websocket.Conn
 	for ch := range 10 {
@@ -388,7 +401,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 			}
 		})
 		for v := range DefaultMaxViewers {
-			viewers = append(viewers, &viewer{conn: dial(bs.presign(b, arn, fmt.Sprintf("v%d", v)))})
+			viewerConns = append(viewerConns, &viewer{conn: dial(viewers.presign(b, arn, fmt.Sprintf("v%d", v)))})
 		}
 	}
 
@@ -397,7 +410,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 	sent := make(map[int]time.Time, b.N)
 	rtts := make([]time.Duration, 0, b.N)
 	done := make(chan struct{})
-	for _, v := range viewers {
+	for _, v := range viewerConns {
 		conns = append(conns, v.conn)
 		wg.Go(func() {
 			for {
@@ -427,7 +440,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 	// same whatever the number).
 	head := `{"action":"SDP_OFFER","messagePayload":"`
 	tmpl := []byte(head + base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%16d  %s", 0, pad)) + `"}`)
-	for _, v := range viewers {
+	for _, v := range viewerConns {
 		v.out = make(chan []byte, 1024)
 		wg.Go(func() {
 			for f := range v.out {
@@ -448,7 +461,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 		<-tick.C
 		due := min(b.N, int(time.Since(start)/interval)+1)
 		for ; seq < due; seq++ {
-			v := viewers[seq%len(viewers)]
+			v := viewerConns[seq%len(viewerConns)]
 			frame := bytes.Clone(tmpl)
 			base64.StdEncoding.Encode(frame[len(head):len(head)+24], fmt.Appendf(nil, "%16d  ", seq))
 			mu.Lock()
@@ -471,7 +484,7 @@ func BenchmarkOfferAnswerRoundTrip(b *testing.B) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "offers/s")
-	for _, v := range viewers {
+	for _, v := range viewerConns {
 		close(v.out)
 	}
 	for _, c := range conns {

@@ -389,13 +389,18 @@ func (c *cluster) unregister(ss *session) {
 	c.publish(nodeSubjectPrefix+owner, c.encodeSession(opUnregister, ss))
 }
 
-// deliver implements delivery: at the owner, in process or by request.
+// deliver implements delivery: at the owner, in process or over the bus.
+// A client's message is published without waiting for the owner (one
+// connection's messages stay in order: one publisher, one subject); a
+// refusal comes back as a STATUS_RESPONSE frame when the client sent a
+// correlationId. SendAlexaOfferToMaster's offer (no connection) is a
+// request, answered before the call goes on.
 func (c *cluster) deliver(e *envelope) *MessageError {
 	owner := c.owner(e.channel)
 	if owner == c.self {
 		return c.svc.deliver(e)
 	}
-	w := append(make([]byte, 0, 64+len(e.channel)+len(e.payload)), opDeliver)
+	w := append(make([]byte, 0, 96+len(e.channel)+len(e.payload)+len(e.correlation)), opDeliver)
 	w = appendStr(w, e.channel)
 	w = binary.AppendUvarint(w, uint64(e.ttl))
 	w = appendBool(w, e.toMaster)
@@ -403,6 +408,13 @@ func (c *cluster) deliver(e *envelope) *MessageError {
 	w = appendStr(w, e.sender)
 	w = appendStr(w, e.action)
 	w = appendStr(w, e.payload)
+	if e.from != nil {
+		w = appendStr(w, c.self)
+		w = binary.AppendUvarint(w, e.from.cl.id)
+		w = appendStr(w, e.correlation)
+		c.publish(nodeSubjectPrefix+owner, w)
+		return nil
+	}
 	if err := c.request(owner, w); err != nil {
 		var ae *awsapi.Error
 		if errors.As(err, &ae) {
@@ -485,12 +497,24 @@ func (c *cluster) handleNode(m *bus.Msg) {
 		if r.bad {
 			return
 		}
+		var from *session // a stub of the sender, to answer a refusal
+		if len(r.rest()) > 0 {
+			from = &session{svc: s, cl: &sessionCluster{node: r.str(), id: r.uvarint()}}
+			e.correlation = r.str()
+			if r.bad {
+				return
+			}
+		}
 		out := ServerMessage{MessageType: e.action, MessagePayload: e.payload}
 		if e.toMaster {
 			out.SenderClientID = e.sender
 		}
 		e.frame = out.encode()
-		if merr := s.deliver(e); merr != nil {
+		merr := s.deliver(e)
+		if merr != nil && from != nil && e.correlation != "" {
+			from.send(statusFrame(e.correlation, merr))
+		}
+		if merr != nil {
 			err = &awsapi.Error{Code: merr.Code, Message: merr.Description}
 		}
 	case opFrame, opClose:

@@ -185,9 +185,12 @@ func TestClusterTTLQueue(t *testing.T) {
 		v9 := c.nodes[2].dial(arn, "viewer-9")
 		expectFrom(t, v9, ActionSDPAnswer, "", answer)
 
-		// Past the TTL: queued messages expire at the owner.
+		// Past the TTL: queued messages expire at the owner. (The
+		// candidate to viewer-9 proves the answer reached the owner: one
+		// node's messages arrive there in order.)
 		m.send(msg(ActionSDPAnswer, "viewer-7", answer, ""))
-		m.sync()
+		m.send(msg(ActionICECandidate, "viewer-9", cand, ""))
+		expectFrom(t, v9, ActionICECandidate, "", cand)
 		c.clock.Add(61 * time.Second)
 		for _, h := range c.nodes {
 			h.svc.sweep()

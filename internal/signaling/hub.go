@@ -69,6 +69,11 @@ type envelope struct {
 	payload string
 	// frame is the ServerMessage as the recipient receives it.
 	frame []byte
+	// from is the sending connection and correlation the correlationId
+	// it sent: a refusal by a remote owner comes back to it as a
+	// STATUS_RESPONSE. from is nil for SendAlexaOfferToMaster.
+	from        *session
+	correlation string
 }
 
 // delivery hands messages to their recipient's connection. The Service

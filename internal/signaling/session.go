@@ -309,7 +309,8 @@ func (ss *session) handle(data []byte) {
 		ss.fail(m.CorrelationID, msgErr(awsapi.ClientLimitExceeded, "Too many "+kind+" messages on this connection; slow down."))
 		return
 	}
-	e := &envelope{channel: ss.channel, action: m.Action, payload: m.MessagePayload, recipient: m.RecipientClientID}
+	e := &envelope{channel: ss.channel, action: m.Action, payload: m.MessagePayload, recipient: m.RecipientClientID,
+		from: ss, correlation: m.CorrelationID}
 	out := ServerMessage{MessageType: m.Action, MessagePayload: m.MessagePayload}
 	if ss.master {
 		if m.RecipientClientID == "" {
