@@ -14,6 +14,12 @@ type alexaWaiter struct {
 	answer chan string
 	// gone is closed when the channel is deleted or the service closes.
 	gone chan struct{}
+	// node and id name the call on another node when this is the
+	// channel owner's stub of it (answer is then unused).
+	node string
+	id   uint64
+	// channel is the ARN, on the node where the call waits.
+	channel string
 }
 
 type sendAlexaOfferToMasterInput struct {
@@ -54,6 +60,10 @@ func (s *Service) serveSendAlexaOfferToMaster(w http.ResponseWriter, r *http.Req
 		return
 	}
 	sender, payload := *in.SenderClientID, *in.MessagePayload
+	if s.cluster != nil && s.cluster.owner(ch.ARN) != s.cluster.self {
+		s.cluster.sendAlexaOffer(w, r, ch, sender, payload)
+		return
+	}
 
 	waiter := &alexaWaiter{answer: make(chan string, 1), gone: make(chan struct{})}
 	s.mu.Lock()

@@ -116,6 +116,9 @@ type cluster struct {
 
 	// local holds this node's sessions by id; guarded by Service.mu.
 	local map[uint64]*session
+	// alexa holds the SendAlexaOfferToMaster calls waiting on this node
+	// for a channel another node owns, by id; guarded by Service.mu.
+	alexa map[uint64]*alexaWaiter
 }
 
 func newNodeID() string {
@@ -136,6 +139,7 @@ func (s *Service) startCluster() error {
 		lastSeen: make(map[string]time.Time),
 		changed:  make(chan struct{}, 1),
 		local:    make(map[uint64]*session),
+		alexa:    make(map[uint64]*alexaWaiter),
 	}
 	c.nodes.Store(&[]string{id})
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.BusTimeout)
@@ -517,6 +521,17 @@ func (c *cluster) handleNode(m *bus.Msg) {
 		if merr != nil {
 			err = &awsapi.Error{Code: merr.Code, Message: merr.Description}
 		}
+	case opAlexa:
+		err = c.handleAlexa(&r)
+	case opAlexaCancel:
+		arn, sender, node, id := r.str(), r.str(), r.str(), r.uvarint()
+		if !r.bad {
+			c.dropAlexaStub(arn, sender, node, id)
+		}
+		return
+	case opAlexaAnswer:
+		c.handleAlexaAnswer(&r)
+		return
 	case opFrame, opClose:
 		id := r.uvarint()
 		s.mu.Lock()

@@ -291,3 +291,50 @@ func TestClusterNodeLeaves(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterSendAlexaOfferToMaster: SendAlexaOfferToMaster called on
+// one node reaches a master on another, its answer comes back to the
+// call, and the channel's rate limit counts calls on every node.
+func TestClusterSendAlexaOfferToMaster(t *testing.T) {
+	forEachLayout(t, func(c *Config) { c.AlexaRate = 1 }, func(t *testing.T, c *testCluster, arn string) {
+		m := c.nodes[0].dial(arn, "")
+		type result struct {
+			status int
+			code   string
+			body   string
+		}
+		call := func(h *harness, sender string) chan result {
+			ch := make(chan result, 1)
+			go func() {
+				s, code, b := h.postJSON("/v1/send-alexa-offer-to-master", map[string]string{"ChannelARN": arn, "SenderClientId": sender, "MessagePayload": offer})
+				ch <- result{s, code, string(b)}
+			}()
+			return ch
+		}
+		done := call(c.nodes[1], "alexa-1")
+		expectFrom(t, m, ActionSDPOffer, "alexa-1", offer)
+		m.send(msg(ActionICECandidate, "alexa-1", cand, ""))
+		m.send(msg(ActionSDPAnswer, "alexa-1", answer, ""))
+		if r := <-done; r.status != 200 || r.body != `{"Answer":"`+answer+`"}`+"\n" {
+			t.Fatalf("call on node 1: %d %q", r.status, r.body)
+		}
+		// 1 a second on this channel, whichever node is called.
+		if r := <-call(c.nodes[2], "alexa-2"); r.status != 400 || r.code != string(awsapi.ClientLimitExceeded) {
+			t.Fatalf("second call on node 2: %d %s %s", r.status, r.code, r.body)
+		}
+	})
+}
+
+// TestClusterChannelDeleted: deleting a channel through one node ends its
+// connections on every node with GO_AWAY.
+func TestClusterChannelDeleted(t *testing.T) {
+	forEachLayout(t, nil, func(t *testing.T, c *testCluster, arn string) {
+		m := c.nodes[1].dial(arn, "")
+		v := c.nodes[2].dial(arn, "viewer-1")
+		c.nodes[0].svc.ChannelDeleted(context.Background(), &catalog.Channel{ARN: arn})
+		for _, cl := range []*client{m, v} {
+			cl.expect(TypeGoAway)
+			cl.expectClosed(websocket.StatusGoingAway)
+		}
+	})
+}

@@ -125,7 +125,11 @@ func (s *Service) deliver(e *envelope) *MessageError {
 			// SendAlexaOfferToMaster wants the answer alone (no trickle
 			// ICE): candidates for it are dropped.
 			if e.action == ActionSDPAnswer {
-				w.answer <- e.payload // buffered, written once
+				if w.node != "" {
+					s.cluster.alexaAnswer(w, e.payload)
+				} else {
+					w.answer <- e.payload // buffered, written once
+				}
 				delete(cs.alexa, e.recipient)
 			}
 			return nil

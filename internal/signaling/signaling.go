@@ -365,6 +365,9 @@ func (s *Service) channelDeletedLocal(arn string) {
 	cs := s.channels[arn]
 	delete(s.channels, arn)
 	delete(s.connects, arn)
+	if s.cluster != nil {
+		s.cluster.endAlexaLocked(arn)
+	}
 	s.mu.Unlock()
 	for _, ss := range local {
 		ss.goAway(closeChannelDeleted)
@@ -413,6 +416,9 @@ func (s *Service) Close(ctx context.Context) error {
 				close(w.gone)
 			}
 			cs.alexa = nil
+		}
+		if s.cluster != nil {
+			s.cluster.endAlexaLocked("")
 		}
 		s.mu.Unlock()
 		if s.cluster != nil {
