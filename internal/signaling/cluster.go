@@ -217,10 +217,9 @@ func (c *cluster) handleNodes(m *bus.Msg) {
 	}
 	switch op {
 	case nodeHello, nodeAlive:
-		if c.see(node) && op == nodeHello {
-			c.announce(nodeAlive)
-		} else if op == nodeHello {
-			c.announce(nodeAlive) // it restarted: it does not know us
+		c.see(node)
+		if op == nodeHello {
+			c.announce(nodeAlive) // a new node (or a restarted one) learns of this one
 		}
 	case nodeBye:
 		c.mu.Lock()
@@ -237,8 +236,8 @@ func (c *cluster) handleNodes(m *bus.Msg) {
 	}
 }
 
-// see records that node is alive and reports whether it is new.
-func (c *cluster) see(node string) bool {
+// see records that node is alive.
+func (c *cluster) see(node string) {
 	c.mu.Lock()
 	_, known := c.lastSeen[node]
 	c.lastSeen[node] = c.svc.now()
@@ -246,7 +245,6 @@ func (c *cluster) see(node string) bool {
 	if !known {
 		c.membershipChanged()
 	}
-	return !known
 }
 
 // heartbeat announces this node every HeartbeatInterval and forgets the

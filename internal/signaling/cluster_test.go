@@ -338,3 +338,23 @@ func TestClusterChannelDeleted(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterPeerTimeout: a node not heard of for PeerTimeout (by the
+// Service's clock) is gone and its channels move; its next heartbeat
+// brings it back.
+func TestClusterPeerTimeout(t *testing.T) {
+	c := newCluster(t, 2, busKinds[0].new, func(cfg *Config) { cfg.PeerTimeout = 5 * time.Second })
+	arn := c.channelOwnedBy("chan", 1, 60)
+	a, b := c.nodes[0].svc, c.nodes[1].svc
+	c.clock.Add(5 * time.Second)
+	a.sweep() // node 1 has been silent for 5 s
+	waitNodes(t, a, 1)
+	if o := a.cluster.owner(arn); o != a.cluster.self {
+		t.Fatalf("channel still owned by %s", o)
+	}
+	b.sweep() // its heartbeat
+	waitNodes(t, a, 2)
+	if o := a.cluster.owner(arn); o != b.cluster.self {
+		t.Fatalf("channel owned by %s after node 1 came back", o)
+	}
+}
