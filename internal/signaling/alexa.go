@@ -18,7 +18,7 @@ type alexaWaiter struct {
 	// channel owner's stub of it (answer is then unused).
 	node string
 	id   uint64
-	// channel is the ARN, on the node where the call waits.
+	// channel is the channel's ARN (set in a cluster).
 	channel string
 }
 

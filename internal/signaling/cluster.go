@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,11 +47,23 @@ import (
 // Without a bus none of this runs: the Service is its own delivery and
 // nothing is serialized.
 
-// Bus subjects of cross-node signaling.
+// Bus subjects of cross-node signaling: the membership announcements,
+// and nodeShards subjects per node ("openkvs.signaling.node.ID.N") for
+// the messages about the channels that hash to shard N. Each subject has
+// its own handler goroutine, so a node handles several channels at once,
+// one channel's messages in order.
 const (
 	nodesSubject      = "openkvs.signaling.nodes"
 	nodeSubjectPrefix = "openkvs.signaling.node."
+	nodeShards        = 8
 )
+
+// nodeSubject is the subject of node for messages about channel arn.
+func nodeSubject(node, arn string) string {
+	h := fnv.New32a()
+	h.Write([]byte(arn))
+	return nodeSubjectPrefix + node + "." + strconv.Itoa(int(h.Sum32()%nodeShards))
+}
 
 // Defaults of the cluster settings.
 const (
@@ -100,7 +113,6 @@ type cluster struct {
 	svc  *Service
 	bus  bus.Bus
 	self string
-	subj string // this node's subject
 	subs []bus.Subscription
 
 	nextID atomic.Uint64
@@ -135,7 +147,7 @@ func (s *Service) startCluster() error {
 	}
 	id = bus.Token(id)
 	c := &cluster{
-		svc: s, bus: s.cfg.Bus, self: id, subj: nodeSubjectPrefix + id,
+		svc: s, bus: s.cfg.Bus, self: id,
 		lastSeen: make(map[string]time.Time),
 		changed:  make(chan struct{}, 1),
 		local:    make(map[uint64]*session),
@@ -144,7 +156,11 @@ func (s *Service) startCluster() error {
 	c.nodes.Store(&[]string{id})
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.BusTimeout)
 	defer cancel()
-	for subject, h := range map[string]bus.Handler{c.subj: c.handleNode, nodesSubject: c.handleNodes} {
+	handlers := map[string]bus.Handler{nodesSubject: c.handleNodes}
+	for i := range nodeShards {
+		handlers[nodeSubjectPrefix+id+"."+strconv.Itoa(i)] = c.handleNode
+	}
+	for subject, h := range handlers {
 		sub, err := c.bus.Subscribe(ctx, subject, h, bus.SubscribeOptions{})
 		if err != nil {
 			c.unsubscribe()
@@ -333,7 +349,7 @@ func (c *cluster) rehome() {
 		if m.owner == c.self {
 			s.present(m.ss)
 		} else {
-			c.publish(nodeSubjectPrefix+m.owner, c.encodeSession(opPresent, m.ss))
+			c.publish(nodeSubject(m.owner, m.ss.channel), c.encodeSession(opPresent, m.ss))
 		}
 	}
 }
@@ -355,7 +371,7 @@ func (c *cluster) register(ss *session, ttl time.Duration) error {
 	if owner == c.self {
 		err = s.registerLocal(ss, ttl)
 	} else {
-		err = c.request(owner, c.encodeSession(opRegister, ss))
+		err = c.request(owner, ss.channel, c.encodeSession(opRegister, ss))
 		if err == nil {
 			s.mu.Lock()
 			if s.closed {
@@ -365,7 +381,7 @@ func (c *cluster) register(ss *session, ttl time.Duration) error {
 			}
 			s.mu.Unlock()
 			if err != nil {
-				c.publish(nodeSubjectPrefix+owner, c.encodeSession(opUnregister, ss))
+				c.publish(nodeSubject(owner, ss.channel), c.encodeSession(opUnregister, ss))
 			}
 		}
 	}
@@ -388,7 +404,7 @@ func (c *cluster) unregister(ss *session) {
 		s.unregisterLocal(ss)
 		return
 	}
-	c.publish(nodeSubjectPrefix+owner, c.encodeSession(opUnregister, ss))
+	c.publish(nodeSubject(owner, ss.channel), c.encodeSession(opUnregister, ss))
 }
 
 // deliver implements delivery: at the owner, in process or over the bus.
@@ -414,10 +430,10 @@ func (c *cluster) deliver(e *envelope) *MessageError {
 		w = appendStr(w, c.self)
 		w = binary.AppendUvarint(w, e.from.cl.id)
 		w = appendStr(w, e.correlation)
-		c.publish(nodeSubjectPrefix+owner, w)
+		c.publish(nodeSubject(owner, e.channel), w)
 		return nil
 	}
-	if err := c.request(owner, w); err != nil {
+	if err := c.request(owner, e.channel, w); err != nil {
 		var ae *awsapi.Error
 		if errors.As(err, &ae) {
 			return msgErr(ae.Code, ae.Message)
@@ -427,12 +443,12 @@ func (c *cluster) deliver(e *envelope) *MessageError {
 	return nil
 }
 
-// request sends a request to node and returns the refusal it answers
+// request sends a request about channel arn to node and returns the refusal it answers
 // with as an *awsapi.Error, or the bus error.
-func (c *cluster) request(node string, data []byte) error {
+func (c *cluster) request(node, arn string, data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.svc.cfg.BusTimeout)
 	defer cancel()
-	ans, err := c.bus.Request(ctx, nodeSubjectPrefix+node, data)
+	ans, err := c.bus.Request(ctx, nodeSubject(node, arn), data)
 	if err != nil {
 		c.svc.log.Warn("signaling: request to the channel's owner failed", "node", node, "err", err)
 		return awsapi.Errorf(awsapi.InternalFailure, "The signaling channel's node did not answer; try again.")
@@ -566,7 +582,7 @@ func (c *cluster) handleNode(m *bus.Msg) {
 func (c *cluster) sendRemote(ss *session, frame []byte) {
 	w := append(make([]byte, 0, 16+len(frame)), opFrame)
 	w = binary.AppendUvarint(w, ss.cl.id)
-	c.publish(nodeSubjectPrefix+ss.cl.node, append(w, frame...))
+	c.publish(nodeSubject(ss.cl.node, ss.channel), append(w, frame...))
 }
 
 // closeRemote asks a stub's node to close the session.
@@ -576,7 +592,7 @@ func (c *cluster) closeRemote(ss *session, r closeReason) {
 		i = slices.Index(closeReasons, closeShutdown)
 	}
 	w := binary.AppendUvarint([]byte{opClose}, ss.cl.id)
-	c.publish(nodeSubjectPrefix+ss.cl.node, binary.AppendUvarint(w, uint64(i)))
+	c.publish(nodeSubject(ss.cl.node, ss.channel), binary.AppendUvarint(w, uint64(i)))
 }
 
 // sameSession reports whether a and b are one session: the same value,

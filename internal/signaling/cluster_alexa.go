@@ -50,7 +50,7 @@ func (c *cluster) sendAlexaOffer(w http.ResponseWriter, r *http.Request, ch *cat
 	req = appendStr(req, payload)
 	req = appendStr(req, c.self)
 	req = binary.AppendUvarint(req, waiter.id)
-	if err := c.request(owner, req); err != nil {
+	if err := c.request(owner, ch.ARN, req); err != nil {
 		awsapi.WriteError(w, r, err)
 		return
 	}
@@ -58,7 +58,7 @@ func (c *cluster) sendAlexaOffer(w http.ResponseWriter, r *http.Request, ch *cat
 		m := append([]byte{opAlexaCancel}, appendStr(nil, ch.ARN)...)
 		m = appendStr(m, sender)
 		m = appendStr(m, c.self)
-		c.publish(nodeSubjectPrefix+owner, binary.AppendUvarint(m, waiter.id))
+		c.publish(nodeSubject(owner, ch.ARN), binary.AppendUvarint(m, waiter.id))
 	}
 	timer := time.NewTimer(s.cfg.AlexaTimeout)
 	defer timer.Stop()
@@ -80,7 +80,7 @@ func (c *cluster) sendAlexaOffer(w http.ResponseWriter, r *http.Request, ch *cat
 func (c *cluster) handleAlexa(rd *reader) error {
 	s := c.svc
 	arn, ttl, sender, payload := rd.str(), time.Duration(rd.uvarint()), rd.str(), rd.str()
-	stub := &alexaWaiter{gone: make(chan struct{}), node: rd.str(), id: rd.uvarint()}
+	stub := &alexaWaiter{gone: make(chan struct{}), node: rd.str(), id: rd.uvarint(), channel: arn}
 	if rd.bad {
 		return awsapi.Errorf(awsapi.InvalidArgument, "bad SendAlexaOfferToMaster request")
 	}
@@ -130,7 +130,7 @@ func (c *cluster) dropAlexaStub(arn, sender, node string, id uint64) {
 // waits. Service.mu may be held.
 func (c *cluster) alexaAnswer(w *alexaWaiter, payload string) {
 	m := binary.AppendUvarint([]byte{opAlexaAnswer}, w.id)
-	c.publish(nodeSubjectPrefix+w.node, appendStr(m, payload))
+	c.publish(nodeSubject(w.node, w.channel), appendStr(m, payload))
 }
 
 // handleAlexaAnswer hands an answer to the call waiting here.
