@@ -171,6 +171,7 @@ func (s *Service) startCluster() error {
 	s.cluster = c
 	s.delivery = c
 	c.announce(nodeHello)
+	s.log.Info("signaling joined the cluster bus", "node", id)
 	return nil
 }
 

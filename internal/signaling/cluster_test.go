@@ -164,6 +164,13 @@ func TestClusterOfferAnswerICE(t *testing.T) {
 		for i := range 15 {
 			expectFrom(t, m, ActionICECandidate, "viewer-1", b64(fmt.Sprint("c", i)))
 		}
+		// Each node counts its own connections.
+		for i, want := range []Stats{{Masters: 1, Viewers: 1}, {Viewers: 1}, {}} {
+			got := c.nodes[i].svc.Stats()
+			if got.Masters != want.Masters || got.Viewers != want.Viewers {
+				t.Errorf("node %d: %+v, want %d masters %d viewers", i, got, want.Masters, want.Viewers)
+			}
+		}
 	})
 }
 

@@ -308,14 +308,13 @@ func (s *Service) Stats() Stats {
 			st.Queued += len(q)
 		}
 	}
-	for _, ss := range s.localSessionsLocked() {
-		if s.cluster == nil {
-			break
-		}
-		if ss.master {
-			st.Masters++
-		} else {
-			st.Viewers++
+	if s.cluster != nil {
+		for _, ss := range s.cluster.local {
+			if ss.master {
+				st.Masters++
+			} else {
+				st.Viewers++
+			}
 		}
 	}
 	return st
