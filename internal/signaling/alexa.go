@@ -105,6 +105,13 @@ func (s *Service) serveSendAlexaOfferToMaster(w http.ResponseWriter, r *http.Req
 		return
 	}
 
+	s.awaitAlexaAnswer(w, r, waiter, remove)
+}
+
+// awaitAlexaAnswer answers a SendAlexaOfferToMaster call with the master's
+// answer, or fails it when the channel goes or after Config.AlexaTimeout;
+// giveUp withdraws the call when it ends without an answer.
+func (s *Service) awaitAlexaAnswer(w http.ResponseWriter, r *http.Request, waiter *alexaWaiter, giveUp func()) {
 	timer := time.NewTimer(s.cfg.AlexaTimeout)
 	defer timer.Stop()
 	select {
@@ -113,9 +120,9 @@ func (s *Service) serveSendAlexaOfferToMaster(w http.ResponseWriter, r *http.Req
 	case <-waiter.gone:
 		awsapi.WriteError(w, r, errChannelNotFound())
 	case <-timer.C:
-		remove()
+		giveUp()
 		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.ResourceNotFound, "The master of the channel did not answer within %s.", s.cfg.AlexaTimeout))
 	case <-r.Context().Done():
-		remove()
+		giveUp()
 	}
 }

@@ -54,25 +54,12 @@ func (c *cluster) sendAlexaOffer(w http.ResponseWriter, r *http.Request, ch *cat
 		awsapi.WriteError(w, r, err)
 		return
 	}
-	cancel := func() {
+	s.awaitAlexaAnswer(w, r, waiter, func() {
 		m := append([]byte{opAlexaCancel}, appendStr(nil, ch.ARN)...)
 		m = appendStr(m, sender)
 		m = appendStr(m, c.self)
 		c.publish(nodeSubject(owner, ch.ARN), binary.AppendUvarint(m, waiter.id))
-	}
-	timer := time.NewTimer(s.cfg.AlexaTimeout)
-	defer timer.Stop()
-	select {
-	case ans := <-waiter.answer:
-		awsapi.WriteJSON(w, sendAlexaOfferToMasterOutput{Answer: ans})
-	case <-waiter.gone:
-		awsapi.WriteError(w, r, errChannelNotFound())
-	case <-timer.C:
-		cancel()
-		awsapi.WriteError(w, r, awsapi.Errorf(awsapi.ResourceNotFound, "The master of the channel did not answer within %s.", s.cfg.AlexaTimeout))
-	case <-r.Context().Done():
-		cancel()
-	}
+	})
 }
 
 // handleAlexa registers a remote SendAlexaOfferToMaster call at this

@@ -105,17 +105,9 @@ func (c *testCluster) channelOwnedBy(prefix string, i, ttlSeconds int) string {
 	for k := 0; ; k++ {
 		name := fmt.Sprintf("%s-%d", prefix, k)
 		arn := awsapi.NewARN(testRegion, testAcct, "channel", name, c.clock.Now())
-		if c.nodes[0].svc.cluster.owner(arn) != c.nodes[i].svc.cluster.self {
-			continue
+		if c.nodes[0].svc.cluster.owner(arn) == c.nodes[i].svc.cluster.self {
+			return c.nodes[i].channel(name, ttlSeconds) // the same ARN
 		}
-		err := c.store.CreateChannel(context.Background(), &catalog.Channel{
-			Name: name, ARN: arn, Type: "SINGLE_MASTER", Status: catalog.StatusActive,
-			Version: "1", CreationTime: c.clock.Now(), MessageTTLSeconds: ttlSeconds,
-		})
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		return arn
 	}
 }
 
