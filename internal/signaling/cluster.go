@@ -23,7 +23,9 @@ import (
 // Every channel has one owner node, chosen by rendezvous hashing of the
 // channel ARN over the nodes alive on the bus (each node announces itself
 // on nodesSubject when it starts, every HeartbeatInterval, and when it
-// stops; one not heard of for PeerTimeout is gone). The owner keeps the
+// stops; one not heard of for PeerTimeout is gone, and so is one whose
+// subjects have no subscriber any more when a request finds it: the bus
+// answers "no responders" at once, and the finder tells the others). The owner keeps the
 // channel's whole state exactly as a single node keeps it: who the master
 // and the viewers are and on which node, the TTL queue of messages for
 // absent recipients, the connection rate limits and the viewer count. A
@@ -78,6 +80,7 @@ const (
 	nodeAlive              // heartbeat
 	nodeBye                // a node stops
 	nodeDeleted            // a channel was deleted: end its connections
+	nodeGone               // a node was found dead: forget it
 )
 
 // Operations on a node's subject.
@@ -239,18 +242,41 @@ func (c *cluster) handleNodes(m *bus.Msg) {
 			c.announce(nodeAlive) // a new node (or a restarted one) learns of this one
 		}
 	case nodeBye:
-		c.mu.Lock()
-		_, known := c.lastSeen[node]
-		delete(c.lastSeen, node)
-		c.mu.Unlock()
-		if known {
-			c.membershipChanged()
+		c.forget(node, false)
+	case nodeGone:
+		switch gone := r.str(); {
+		case r.bad:
+		case gone == c.self:
+			c.announce(nodeHello) // a mistake: this node is alive
+		default:
+			c.forget(gone, false)
 		}
 	case nodeDeleted:
 		if arn := r.str(); !r.bad {
 			c.svc.channelDeletedLocal(arn)
 		}
 	}
+}
+
+// errOwnerGone: the node a request went to no longer takes requests.
+var errOwnerGone = awsapi.Errorf(awsapi.InternalFailure, "The signaling channel's node is gone; try again.")
+
+// forget drops a node that said goodbye or stopped taking requests (it
+// died: the others are told at once rather than after PeerTimeout); its
+// channels move.
+func (c *cluster) forget(node string, died bool) {
+	c.mu.Lock()
+	_, known := c.lastSeen[node]
+	delete(c.lastSeen, node)
+	c.mu.Unlock()
+	if !known {
+		return
+	}
+	if died {
+		c.svc.log.Warn("signaling node takes no requests: its channels move", "node", node)
+		c.announce(nodeGone, node)
+	}
+	c.membershipChanged()
 }
 
 // see records that node is alive.
@@ -355,7 +381,9 @@ func (c *cluster) rehome() {
 	}
 }
 
-// register registers a local session with its channel's owner.
+// register registers a local session with its channel's owner. When the
+// owner turns out to be gone (nothing takes its requests any more), it is
+// forgotten and the session registers with the next owner.
 func (c *cluster) register(ss *session, ttl time.Duration) error {
 	s := c.svc
 	ss.cl = &sessionCluster{id: c.nextID.Add(1), ttl: ttl}
@@ -364,27 +392,11 @@ func (c *cluster) register(ss *session, ttl time.Duration) error {
 		s.mu.Unlock()
 		return awsapi.Errorf(awsapi.ClientLimitExceeded, "The signaling service is shutting down; try again.")
 	}
-	owner := c.owner(ss.channel)
-	ss.cl.owner = owner
 	c.local[ss.cl.id] = ss
 	s.mu.Unlock()
-	var err error
-	if owner == c.self {
-		err = s.registerLocal(ss, ttl)
-	} else {
-		err = c.request(owner, ss.channel, c.encodeSession(opRegister, ss))
-		if err == nil {
-			s.mu.Lock()
-			if s.closed {
-				err = awsapi.Errorf(awsapi.ClientLimitExceeded, "The signaling service is shutting down; try again.")
-			} else {
-				s.sessions.Add(1) // as registerLocal does
-			}
-			s.mu.Unlock()
-			if err != nil {
-				c.publish(nodeSubject(owner, ss.channel), c.encodeSession(opUnregister, ss))
-			}
-		}
+	err := c.registerAtOwner(ss, ttl)
+	if errors.Is(err, errOwnerGone) {
+		err = c.registerAtOwner(ss, ttl)
 	}
 	if err != nil {
 		s.mu.Lock()
@@ -392,6 +404,31 @@ func (c *cluster) register(ss *session, ttl time.Duration) error {
 		s.mu.Unlock()
 	}
 	return err
+}
+
+func (c *cluster) registerAtOwner(ss *session, ttl time.Duration) error {
+	s := c.svc
+	s.mu.Lock()
+	owner := c.owner(ss.channel)
+	ss.cl.owner = owner
+	s.mu.Unlock()
+	if owner == c.self {
+		return s.registerLocal(ss, ttl)
+	}
+	if err := c.request(owner, ss.channel, c.encodeSession(opRegister, ss)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.sessions.Add(1) // as registerLocal does
+	}
+	s.mu.Unlock()
+	if closed {
+		c.publish(nodeSubject(owner, ss.channel), c.encodeSession(opUnregister, ss))
+		return awsapi.Errorf(awsapi.ClientLimitExceeded, "The signaling service is shutting down; try again.")
+	}
+	return nil
 }
 
 // unregister removes a local session that ended, here and at its owner.
@@ -444,12 +481,18 @@ func (c *cluster) deliver(e *envelope) *MessageError {
 	return nil
 }
 
-// request sends a request about channel arn to node and returns the refusal it answers
-// with as an *awsapi.Error, or the bus error.
+// request sends a request about channel arn to node and returns the
+// refusal it answers with as an *awsapi.Error, or the bus error;
+// errOwnerGone when nothing takes node's requests any more (it is then
+// forgotten: its channels move).
 func (c *cluster) request(node, arn string, data []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.svc.cfg.BusTimeout)
 	defer cancel()
 	ans, err := c.bus.Request(ctx, nodeSubject(node, arn), data)
+	if errors.Is(err, bus.ErrNoResponders) {
+		c.forget(node, true)
+		return errOwnerGone
+	}
 	if err != nil {
 		c.svc.log.Warn("signaling: request to the channel's owner failed", "node", node, "err", err)
 		return awsapi.Errorf(awsapi.InternalFailure, "The signaling channel's node did not answer; try again.")

@@ -54,6 +54,7 @@ var busKinds = []struct {
 type testCluster struct {
 	t     *testing.T
 	nodes []*harness
+	buses []bus.Bus
 	clock *fakeClock
 	store *boltstore.Store
 }
@@ -67,7 +68,7 @@ func newCluster(t *testing.T, n int, newBus func(*testing.T, int) []bus.Bus, edi
 	}
 	t.Cleanup(func() { store.Close() })
 	buses := newBus(t, n)
-	c := &testCluster{t: t, clock: clk, store: store}
+	c := &testCluster{t: t, clock: clk, store: store, buses: buses}
 	for i := range n {
 		c.nodes = append(c.nodes, newHarnessOn(t, store, clk, func(cfg *Config) {
 			cfg.Bus = buses[i]
@@ -356,4 +357,22 @@ func TestClusterPeerTimeout(t *testing.T) {
 	if o := a.cluster.owner(arn); o != b.cluster.self {
 		t.Fatalf("channel owned by %s after node 1 came back", o)
 	}
+}
+
+// TestClusterOwnerDies: a node that dies without a goodbye (its NATS
+// connection gone) is forgotten by the first node whose request finds
+// nobody, which tells the others; the channel moves and a master and a
+// viewer on the surviving nodes talk again.
+func TestClusterOwnerDies(t *testing.T) {
+	c := newCluster(t, 3, busKinds[1].new, nil)
+	arn := c.channelOwnedBy("chan", 2, 60)
+	m := c.nodes[0].dial(arn, "")
+	c.buses[2].Close() // node 2 dies: its subscriptions go with its connection
+	v := c.nodes[1].dial(arn, "viewer-1")
+	waitNodes(t, c.nodes[0].svc, 2)
+	waitNodes(t, c.nodes[1].svc, 2)
+	v.send(msg(ActionSDPOffer, "", offer, ""))
+	expectFrom(t, m, ActionSDPOffer, "viewer-1", offer)
+	m.send(msg(ActionSDPAnswer, "viewer-1", answer, ""))
+	expectFrom(t, v, ActionSDPAnswer, "", answer)
 }

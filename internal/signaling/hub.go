@@ -235,7 +235,7 @@ func (s *Service) registerLocal(ss *session, ttl time.Duration) error {
 		key = ss.clientID
 		old, cs.viewers[ss.clientID] = cs.viewers[ss.clientID], ss
 	}
-	if old != nil {
+	if old != nil && !sameSession(old, ss) { // ss itself when it presented itself meanwhile
 		old.shutdown(closeReplaced)
 	}
 	for _, m := range cs.queue[key] {
