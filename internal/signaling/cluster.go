@@ -21,30 +21,34 @@ import (
 // Cross-node signaling (Config.Bus set).
 //
 // Every channel has one owner node, chosen by rendezvous hashing of the
-// channel ARN over the nodes alive on the bus (each node announces itself
-// on nodesSubject when it starts, every HeartbeatInterval, and when it
-// stops; one not heard of for PeerTimeout is gone, and so is one whose
-// subjects have no subscriber any more when a request finds it: the bus
-// answers "no responders" at once, and the finder tells the others). The owner keeps the
-// channel's whole state exactly as a single node keeps it: who the master
-// and the viewers are and on which node, the TTL queue of messages for
-// absent recipients, the connection rate limits and the viewer count. A
-// connection to another node registers with the owner by a bus request
-// (refusals are answered before the WebSocket upgrade, as on one node),
-// each client message is a request to the owner, which routes it, queues
-// it or refuses it, and the owner forwards frames and close requests to
-// the recipient's node. So a master on node A and a viewer on node B talk
-// as on one node; the newest master wins because registrations are
-// serialized at the owner; limits hold cluster-wide because one node
-// counts. A session on another node is represented at the owner by a stub
-// session whose send and shutdown publish to that node.
+// channel ARN over the nodes alive on the bus. Each node announces itself
+// on nodesSubject when it starts, every HeartbeatInterval and when it
+// stops; a node not heard of for PeerTimeout is gone, and so is one whose
+// subjects have lost their subscribers (the bus answers a request to it
+// with "no responders" at once, and the node that found out tells the
+// others).
+//
+// The owner keeps the channel's whole state exactly as a single node
+// keeps it: who the master and the viewers are and on which node, the TTL
+// queue of messages for absent recipients, the connection rate limits and
+// the viewer count. A connection to another node registers with the owner
+// by a bus request, so refusals are still HTTP errors before the
+// WebSocket upgrade. Each client message is published to the owner (one
+// connection's messages stay in order), which routes, queues or refuses
+// it; a refusal returns as a STATUS_RESPONSE. The owner forwards frames
+// and close requests to the recipient's node. A session of another node
+// is a stub session at the owner whose send and shutdown publish to that
+// node. So a master on node A and a viewer on node B talk as on one node,
+// the newest master wins because registrations are serialized at the
+// owner, and limits hold cluster-wide because one node counts.
 //
 // When the set of nodes changes, channels move: the old owner drops their
-// state and every node presents its connections to the new owner (the
-// newest master wins there too). Messages queued for absent recipients
-// at the old owner are lost then, as are those of a node that dies; its
-// clients reconnect elsewhere. A node that just started believes itself
-// alone until the others answer its hello (one bus round trip).
+// state and every node presents its connections to the new owner (where
+// the newest master wins too, and messages queued meanwhile are handed
+// over). Messages queued at the old owner are lost then, as are those of
+// a node that dies; its clients reconnect elsewhere. A node that just
+// started believes itself alone until the others answer its hello (one
+// bus round trip).
 //
 // Without a bus none of this runs: the Service is its own delivery and
 // nothing is serialized.

@@ -23,6 +23,16 @@
 // only while the queue is not empty, so a slow client never stalls routing
 // (it is disconnected when its queue is full). Each connection's rate
 // limiters belong to its reader goroutine and need no lock.
+//
+// # Cluster
+//
+// With Config.Bus the Services of several nodes act as one: each
+// channel's state lives on one owner node chosen by hashing its ARN over
+// the live nodes, the other nodes register their connections there and
+// send it their clients' messages, and it forwards frames to the
+// recipients' nodes. Limits, the TTL queue and "the newest master wins"
+// therefore hold cluster-wide. cluster.go explains the protocol; without
+// a bus nothing of it runs.
 package signaling
 
 import (
