@@ -203,10 +203,10 @@ func (c *cluster) announce(op byte, extra ...string) {
 	c.publish(nodesSubject, w)
 }
 
+// publish sends data without waiting (a Bus never blocks a publisher on
+// its subscribers, so no deadline is needed).
 func (c *cluster) publish(subject string, data []byte) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.svc.cfg.BusTimeout)
-	defer cancel()
-	if err := c.bus.Publish(ctx, subject, data); err != nil && !errors.Is(err, bus.ErrClosed) {
+	if err := c.bus.Publish(context.Background(), subject, data); err != nil && !errors.Is(err, bus.ErrClosed) {
 		c.svc.log.Warn("signaling: bus publish failed", "subject", subject, "err", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,8 +52,7 @@ type Bus struct {
 	// context has no deadline.
 	flushTimeout time.Duration
 
-	mu     sync.Mutex
-	closed bool // guarded by mu
+	closed atomic.Bool
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -107,18 +106,12 @@ func redact(u string) string {
 	return u
 }
 
-func (b *Bus) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
-}
-
 // check validates a call before it reaches nats.go.
 func (b *Bus) check(ctx context.Context, subject string, size int) error {
 	if !bus.ValidSubject(subject) {
 		return fmt.Errorf("%w: %q", bus.ErrBadSubject, subject)
 	}
-	if b.isClosed() {
+	if b.closed.Load() {
 		return bus.ErrClosed
 	}
 	if max := b.MaxPayload(); size > max {
@@ -198,13 +191,9 @@ func (b *Bus) Request(ctx context.Context, subject string, data []byte) ([]byte,
 // Close implements bus.Bus: it closes the connection (what is buffered is
 // flushed first).
 func (b *Bus) Close() error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
+	if b.closed.Swap(true) {
 		return nil
 	}
-	b.closed = true
-	b.mu.Unlock()
 	if b.nc.IsConnected() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = b.nc.FlushWithContext(ctx)
