@@ -296,10 +296,10 @@ func testLargePayload(t *testing.T, a, b bus.Bus) {
 func testSlowSubscriber(t *testing.T, a, b bus.Bus) {
 	const limit, n = 10, 500
 	block := make(chan struct{})
-	var handled atomic.Int32
+	handled := make(chan struct{}, n)
 	s := subscribe(t, b, "bustest.slow", func(*bus.Msg) {
 		<-block
-		handled.Add(1)
+		handled <- struct{}{}
 	}, bus.SubscribeOptions{PendingMsgs: limit})
 	fast := newCollector()
 	subscribe(t, b, "bustest.slow", fast.handle, bus.SubscribeOptions{})
@@ -313,15 +313,18 @@ func testSlowSubscriber(t *testing.T, a, b bus.Bus) {
 		t.Errorf("Dropped() = %d, want at least %d", dropped, n-limit-1)
 	}
 	close(block)
-	barrier(t, a, b)
+	// Everything not dropped reaches the handler.
 	deadline := time.After(waitFor)
-	for int(handled.Load())+dropped < n {
+	for i := range n - dropped {
 		select {
+		case <-handled:
 		case <-deadline:
-			t.Fatalf("handled %d + dropped %d, want %d", handled.Load(), dropped, n)
-		default:
-			time.Sleep(time.Millisecond) // draining the handler's queue
+			t.Fatalf("handled %d + dropped %d, want %d", i, dropped, n)
 		}
+	}
+	barrier(t, a, b)
+	if extra := len(handled); extra != 0 {
+		t.Errorf("%d messages handled beyond the %d not dropped", extra, n-dropped)
 	}
 	if fast.count() != n {
 		t.Errorf("fast subscriber got %d, want %d", fast.count(), n)
