@@ -34,8 +34,6 @@ func Start(tb testing.TB, opts Options) *Server {
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: MaxPayload,
-		// Clients of tests reconnect quickly after a restart.
-		MaxControlLine: 4096,
 	}
 	if opts.JetStream {
 		o.JetStream = true
