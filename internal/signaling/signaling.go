@@ -22,7 +22,10 @@
 // appended to its recipient's queue and written by a goroutine that runs
 // only while the queue is not empty, so a slow client never stalls routing
 // (it is disconnected when its queue is full). Each connection's rate
-// limiters belong to its reader goroutine and need no lock.
+// limiters belong to its reader goroutine and need no lock. In a cluster,
+// cluster.mu guards the membership and is never held together with
+// Service.mu; messages to other nodes may be published with Service.mu
+// held (a Bus never waits for, nor calls, a subscriber in Publish).
 //
 // # Cluster
 //
