@@ -18,11 +18,12 @@
 //   - Each subscription's handler runs in one goroutine, one message at a
 //     time, in the order a publisher published them (order between
 //     different publishers is unspecified).
-//   - Publish never waits for subscribers. A subscription whose handler
-//     falls behind by more than its pending limit (SubscribeOptions) loses
-//     the messages beyond it, as NATS treats a slow consumer; Dropped
-//     counts them. The publisher is slowed down by nothing but the
-//     network.
+//   - Publish never waits for subscribers and never runs a handler itself
+//     (so it may be called holding a lock a handler takes). A subscription
+//     whose handler falls behind by more than its pending limit
+//     (SubscribeOptions) loses the messages beyond it, as NATS treats a
+//     slow consumer; Dropped counts them. The publisher is slowed down by
+//     nothing but the network.
 //   - Delivery is at most once: a message published while no subscription
 //     exists, or to a node that dies, is lost. Nothing is persisted.
 //   - Payloads are opaque bytes up to MaxPayload (a few MiB with natsbus
