@@ -4,8 +4,8 @@
 // (Debian's postgresql package) on a Unix socket in a temporary directory,
 // so that tests need no TCP port and no running service. When PostgreSQL is
 // not installed the test is skipped with a message saying how to install
-// it, unless OPENKVS_REQUIRE_CLUSTER_DEPS is set (the Makefile sets it, so
-// that CI never skips these tests silently): then it fails.
+// it, unless OPENKVS_REQUIRE_CLUSTER_DEPS is set (see testinfra.Missing): then
+// it fails.
 package pgtest
 
 import (
@@ -27,22 +27,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/openkvs/openkvs/internal/testinfra"
 )
-
-// RequireEnv is the environment variable that turns a missing server
-// binary from a skip into a failure.
-const RequireEnv = "OPENKVS_REQUIRE_CLUSTER_DEPS"
-
-// Missing skips t, or fails it when RequireEnv is set, because a server
-// binary the test needs is not installed. Other test-support packages
-// share it so that they follow the same policy.
-func Missing(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv(RequireEnv) != "" {
-		t.Fatalf("%s (%s is set, so this is an error, not a skip)", why, RequireEnv)
-	}
-	t.Skip(why)
-}
 
 // binDir finds the directory holding the postgres and initdb binaries: on
 // PATH, or where Debian installs them.
@@ -73,7 +60,7 @@ func Start(t testing.TB) (dsn string) {
 	t.Helper()
 	bin, ok := binDir()
 	if !ok {
-		Missing(t, "PostgreSQL is not installed (no postgres on PATH or in /usr/lib/postgresql/*/bin); "+
+		testinfra.Missing(t, "PostgreSQL is not installed (no postgres on PATH or in /usr/lib/postgresql/*/bin); "+
 			"install it (apt-get install postgresql) to run this test")
 	}
 	base, err := os.MkdirTemp("", "pgtest-")
@@ -87,7 +74,7 @@ func Start(t testing.TB) (dsn string) {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			Missing(t, fmt.Sprintf("running as root and there is no postgres user to run PostgreSQL as: %v", err))
+			testinfra.Missing(t, fmt.Sprintf("running as root and there is no postgres user to run PostgreSQL as: %v", err))
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
