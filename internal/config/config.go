@@ -47,6 +47,8 @@ type Config struct {
 	// Credentials are "ACCESS_KEY_ID:SECRET_ACCESS_KEY" pairs. When empty,
 	// one pair is generated on first start and kept in DataDir.
 	Credentials []string `yaml:"credentials"`
+	// Storage selects embedded or shared (cluster) catalog and archive.
+	Storage StorageConfig `yaml:",inline"`
 	// Log configures logging.
 	Log LogConfig `yaml:"log"`
 	// TURN configures the built-in STUN/TURN server.
@@ -179,6 +181,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("account id %q must be 12 digits", c.AccountID)
 	}
 	if _, err := ParseCredentials(c.Credentials); err != nil {
+		return err
+	}
+	if err := c.Storage.validate(); err != nil {
 		return err
 	}
 	if c.TURN.PublicIP != "" && net.ParseIP(c.TURN.PublicIP) == nil {

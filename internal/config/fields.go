@@ -50,6 +50,7 @@ func Fields() []Field {
 		field("shutdown-timeout", "how long a graceful shutdown may take", func(c *Config) Value { return (*durationValue)(&c.ShutdownTimeout) }),
 	}
 	fields = append(fields, signalingFields()...)
+	fields = append(fields, storageFields()...)
 	return append(fields, mediaFields()...)
 }
 

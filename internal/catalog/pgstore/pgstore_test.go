@@ -1,10 +1,15 @@
 package pgstore
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/openkvs/openkvs/internal/catalog"
 	"github.com/openkvs/openkvs/internal/catalog/catalogtest"
@@ -119,6 +124,45 @@ func TestPostgres(t *testing.T) {
 				s.Close()
 			}
 			t.Fatalf("open of a newer layout: got %v, want ErrVersion", err)
+		}
+	})
+
+	// UpgradeFromFirstRelease opens a database laid out by the
+	// pgstore that created its tables without migration steps (the
+	// statements below are that version's, verbatim): the data stays and
+	// the layout counts as version 1.
+	t.Run("UpgradeFromFirstRelease", func(t *testing.T) {
+		schema := newSchema(t)
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		q := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+		rec, err := json.Marshal(catalogtest.SampleStream("old"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range []string{
+			`CREATE TABLE IF NOT EXISTS ` + q("catalog_meta") + ` (key text PRIMARY KEY, value text NOT NULL)`,
+			`INSERT INTO ` + q("catalog_meta") + ` (key, value) VALUES ('version', '1') ON CONFLICT (key) DO NOTHING`,
+			`CREATE TABLE IF NOT EXISTS ` + q("streams") + ` (name text COLLATE "C" PRIMARY KEY, record jsonb NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS ` + q("channels") + ` (name text COLLATE "C" PRIMARY KEY, record jsonb NOT NULL)`,
+		} {
+			if _, err := conn.Exec(t.Context(), stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO `+q("streams")+` (name, record) VALUES ('old', $1)`, rec); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, schema)
+		if _, err := s.GetStream(t.Context(), "old"); err != nil {
+			t.Fatalf("stream of the first release after upgrade: %v", err)
+		}
+		var v string
+		if err := conn.QueryRow(t.Context(), `SELECT value FROM `+q("catalog_meta")+` WHERE key = 'version'`).Scan(&v); err != nil || v != strconv.Itoa(len(s.steps())) {
+			t.Fatalf("version after upgrade: %q %v, want %d", v, err, len(s.steps()))
 		}
 	})
 

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -54,8 +55,8 @@ func versionOf(binDir string) int {
 
 // Start starts a PostgreSQL server on a Unix socket in a temporary
 // directory (no TCP port), stops it when t ends and returns a connection
-// string (key=value form) for its superuser "openkvs" and database
-// "postgres". It skips t when PostgreSQL is not installed (see Missing).
+// URL for its superuser "openkvs" and database "postgres" (the socket
+// directory in its host parameter). It skips t when PostgreSQL is not installed (see Missing).
 func Start(t testing.TB) (dsn string) {
 	t.Helper()
 	bin, ok := binDir()
@@ -155,7 +156,7 @@ func Start(t testing.TB) (dsn string) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("postgres not ready after a minute:\n%s", serverLog())
 	}
-	return fmt.Sprintf("host=%s port=5432 user=openkvs dbname=postgres sslmode=disable", base)
+	return "postgres://openkvs@/postgres?sslmode=disable&port=5432&host=" + url.QueryEscape(base)
 }
 
 var schemas atomic.Int64
