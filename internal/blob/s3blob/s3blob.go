@@ -36,7 +36,8 @@ type Config struct {
 	// Endpoint is the store's base URL, e.g. "http://127.0.0.1:8333".
 	// Empty means Amazon S3 itself.
 	Endpoint string
-	// Region is the signing region. Defaults to "us-east-1".
+	// Region is the signing region. Defaults to AWS_REGION, else
+	// "us-east-1".
 	Region string
 	// AccessKeyID and SecretAccessKey are static credentials. When both
 	// are empty the SDK's default chain is used (AWS_ACCESS_KEY_ID and
@@ -84,10 +85,10 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3blob: Config.Bucket is required")
 	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.Region)}
 	if cfg.AccessKeyID != "" || cfg.SecretAccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
@@ -98,6 +99,9 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3blob: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {

@@ -1,0 +1,243 @@
+package objarchive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/archive/archivetest"
+	"github.com/openkvs/openkvs/internal/blob"
+	"github.com/openkvs/openkvs/internal/blob/fsblob"
+	"github.com/openkvs/openkvs/internal/blob/s3blob"
+	"github.com/openkvs/openkvs/internal/testinfra/pgtest"
+	"github.com/openkvs/openkvs/internal/testinfra/s3test"
+)
+
+// env is one PostgreSQL schema and one bucket that the nodes of a test
+// share.
+type env struct {
+	url, schema string
+	bucket      blob.Bucket
+}
+
+func (e env) open(t *testing.T, o archivetest.Options, edit ...func(*Config)) *Archive {
+	t.Helper()
+	cfg := Config{URL: e.url, Schema: e.schema, Bucket: e.bucket, Now: o.Now, Retention: o.Retention,
+		SweepInterval: -1, PollInterval: 10 * time.Millisecond}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	a, err := Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+func TestOnPostgres(t *testing.T) {
+	url := pgtest.Start(t)
+	fsEnv := func(t *testing.T) env {
+		b, err := fsblob.New(fsblob.Config{Dir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env{url: url, schema: pgtest.NewSchema(t, url), bucket: b}
+	}
+	t.Run("BehaviourOnFiles", func(t *testing.T) {
+		archivetest.Run(t, func(t *testing.T, o archivetest.Options) archivetest.Archive { return fsEnv(t).open(t, o) })
+	})
+	t.Run("BehaviourOnSeaweedFS", func(t *testing.T) {
+		srv := s3test.Start(t)
+		archivetest.Run(t, func(t *testing.T, o archivetest.Options) archivetest.Archive {
+			b, err := s3blob.New(t.Context(), s3blob.Config{Bucket: srv.NewBucket(t), Endpoint: srv.Endpoint,
+				Region: srv.Region, AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return env{url: url, schema: pgtest.NewSchema(t, url), bucket: b}.open(t, o)
+		})
+	})
+	t.Run("TwoNodes", func(t *testing.T) { testTwoNodes(t, fsEnv(t)) })
+	t.Run("NumbersAcrossRestart", func(t *testing.T) { testRestart(t, fsEnv(t)) })
+	t.Run("NumberBehindIsRefused", func(t *testing.T) { testBehind(t, fsEnv(t)) })
+	t.Run("Batching", func(t *testing.T) { testBatching(t, fsEnv(t)) })
+	t.Run("PersistedOnlyAfterObjectStore", func(t *testing.T) { testStoreFailure(t, fsEnv(t)) })
+}
+
+// testTwoNodes: what node a persists, node b lists, reads and follows.
+func testTwoNodes(t *testing.T, e env) {
+	clk := archivetest.NewClock()
+	a, b := e.open(t, archivetest.Options{Now: clk.Now}), e.open(t, archivetest.Options{Now: clk.Now})
+	if a.numbers.node == b.numbers.node {
+		t.Fatalf("both nodes have id %d", a.numbers.node)
+	}
+	// Same clock, same millisecond: the numbers still differ.
+	if na, nb := a.NewNumber(), b.NewNumber(); na == nb {
+		t.Fatalf("two nodes handed out the same number %s", na)
+	}
+	f, wait, err := b.Next("cam", archive.Number{})
+	if err != nil || f != nil {
+		t.Fatalf("Next on b before any fragment: %v %v", f, err)
+	}
+	put := archivetest.Put(t, a, "cam", clk.Now(), archivetest.Payload(1, 3000), true)
+	// b's reader wakes by polling the index.
+	select {
+	case <-wait:
+	case <-time.After(10 * time.Second):
+		t.Fatal("node b's reader did not wake")
+	}
+	got, _, err := b.Next("cam", archive.Number{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archivetest.CheckSame(t, got, put)
+	data, err := b.ReadCluster("cam", got)
+	if err != nil || !bytes.Equal(data, archivetest.Payload(1, 3000)) {
+		t.Fatalf("node b reads %d bytes, %v", len(data), err)
+	}
+	list, _, err := b.List("cam", archive.ProducerTime, clk.Now().Add(-time.Minute), clk.Now().Add(time.Minute), archive.Number{}, 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List on node b: %d, %v", len(list), err)
+	}
+	// The producer moves to node b: its numbers continue above a's.
+	clk.Add(time.Millisecond)
+	moved := archivetest.Put(t, b, "cam", clk.Now(), archivetest.Payload(2, 100), true)
+	if !put.Number.Less(moved.Number) {
+		t.Fatalf("number on node b %s not above node a's %s", moved.Number, put.Number)
+	}
+	if err := b.DeleteStream("cam"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Get("cam", put.Number); !errors.Is(err, archive.ErrNotFound) {
+		t.Fatalf("node a after node b deleted the stream: %v", err)
+	}
+}
+
+// testRestart: a node restarting with its clock behind keeps numbering
+// above what is indexed.
+func testRestart(t *testing.T, e env) {
+	clk := archivetest.NewClock()
+	a := e.open(t, archivetest.Options{Now: clk.Now})
+	last := archivetest.Put(t, a, "cam", clk.Now(), archivetest.Payload(1, 10), true)
+	a.Close()
+	clk.Add(-time.Hour)
+	b := e.open(t, archivetest.Options{Now: clk.Now})
+	if n := b.NewNumber(); !last.Number.Less(n) {
+		t.Fatalf("after restart with the clock an hour back: %s not above %s", n, last.Number)
+	}
+}
+
+// testBehind: a node whose clock is behind the node that had the stream
+// before gets its first fragment refused, then numbers in order.
+func testBehind(t *testing.T, e env) {
+	ahead, behind := archivetest.NewClock(), archivetest.NewClock()
+	behind.Add(-time.Minute)
+	a := e.open(t, archivetest.Options{Now: ahead.Now})
+	b := e.open(t, archivetest.Options{Now: behind.Now})
+	first := archivetest.Put(t, a, "cam", ahead.Now(), archivetest.Payload(1, 10), true)
+	f := &archive.Fragment{Number: b.NewNumber(), ProducerTime: ahead.Now(), Duration: time.Second, Header: archivetest.Header}
+	done, err := b.Put("cam", f, archivetest.Payload(2, 10), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrNumberBehind) {
+		t.Fatalf("fragment numbered below the stream's last: %v, want ErrNumberBehind", err)
+	}
+	if n := b.NewNumber(); !first.Number.Less(n) {
+		t.Fatalf("after the refusal node b numbers %s, not above %s", n, first.Number)
+	}
+	resent := archivetest.Put(t, b, "cam", ahead.Now(), archivetest.Payload(2, 10), true)
+	list, _, err := a.List("cam", archive.ProducerTime, ahead.Now().Add(-time.Hour), ahead.Now().Add(time.Hour), archive.Number{}, 10)
+	if err != nil || len(list) != 2 || list[1].Number != resent.Number {
+		t.Fatalf("index after the resend: %d fragments, %v", len(list), err)
+	}
+}
+
+// slowBucket holds every Put until release is closed, so that fragments
+// queue up behind the first upload.
+type slowBucket struct {
+	blob.Bucket
+	release chan struct{}
+	puts    chan string
+}
+
+func (s *slowBucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	s.puts <- key
+	<-s.release
+	return s.Bucket.Put(ctx, key, r, size)
+}
+
+// testBatching: fragments arriving during an upload are written together
+// as one object, and each reads back whole.
+func testBatching(t *testing.T, e env) {
+	slow := &slowBucket{Bucket: e.bucket, release: make(chan struct{}), puts: make(chan string, 100)}
+	e.bucket = slow
+	clk := archivetest.NewClock()
+	a := e.open(t, archivetest.Options{Now: clk.Now})
+	var dones []<-chan error
+	var frags []*archive.Fragment
+	for i := range 6 {
+		f := &archive.Fragment{Number: a.NewNumber(), ProducerTime: clk.Now(), Duration: time.Second, Header: archivetest.Header}
+		done, err := a.Put("cam", f, archivetest.Payload(i, 1000+i), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frags, dones = append(frags, f), append(dones, done)
+		if i == 0 {
+			<-slow.puts // the first upload is under way
+		}
+	}
+	close(slow.release)
+	for _, d := range dones {
+		if err := <-d; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := 1 + len(slow.puts); n != 2 {
+		t.Fatalf("%d objects written for 6 fragments, want 2 (one, then a batch of five)", n)
+	}
+	for i, f := range frags {
+		got, err := a.Get("cam", f.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.mu.Lock()
+		delete(a.streams, "cam") // read from the object store, not the live buffer
+		a.mu.Unlock()
+		data, err := a.ReadCluster("cam", got)
+		if err != nil || !bytes.Equal(data, archivetest.Payload(i, 1000+i)) {
+			t.Fatalf("fragment %d of the batch: %d bytes, %v", i, len(data), err)
+		}
+	}
+}
+
+// failingBucket refuses every Put.
+type failingBucket struct{ blob.Bucket }
+
+func (failingBucket) Put(context.Context, string, io.Reader, int64) error {
+	return errors.New("store unavailable")
+}
+
+// testStoreFailure: when the object store refuses the write, the fragment
+// is not acknowledged as durable and is not indexed.
+func testStoreFailure(t *testing.T, e env) {
+	e.bucket = failingBucket{e.bucket}
+	clk := archivetest.NewClock()
+	a := e.open(t, archivetest.Options{Now: clk.Now})
+	f := &archive.Fragment{Number: a.NewNumber(), ProducerTime: clk.Now(), Duration: time.Second, Header: archivetest.Header}
+	done, err := a.Put("cam", f, []byte("cluster"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("fragment acknowledged although the object store refused it")
+	}
+	if list, _, err := a.List("cam", archive.ServerTime, clk.Now().Add(-time.Hour), clk.Now().Add(time.Hour), archive.Number{}, 10); err != nil || len(list) != 0 {
+		t.Fatalf("a fragment the store refused is indexed: %d, %v", len(list), err)
+	}
+}
