@@ -87,6 +87,10 @@ type Config struct {
 	// still being uploaded are always kept.
 	LiveFragments int
 	LiveBytes     int64
+	// KeepDurable is how many durable fragments per stream the buffer
+	// keeps as a read cache for this node's live readers (beyond it, they
+	// are read from the object store). Defaults to 2; negative keeps none.
+	KeepDurable int
 	// PollInterval is how often a reader waiting at a stream's end looks
 	// for fragments persisted by other nodes. Defaults to 100 ms.
 	PollInterval time.Duration
@@ -126,6 +130,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LiveBytes <= 0 {
 		c.LiveBytes = 64 << 20
+	}
+	if c.KeepDurable == 0 {
+		c.KeepDurable = 2
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 100 * time.Millisecond
@@ -283,7 +290,8 @@ func (a *Archive) Put(name string, f *archive.Fragment, cluster []byte, durable 
 	if st.gone {
 		return nil, archive.ErrStreamDeleted
 	}
-	st.add(l, a.cfg.LiveFragments, a.cfg.LiveBytes)
+	st.add(l)
+	st.trim(a.cfg)
 	st.wake()
 	if !durable {
 		return nil, nil
@@ -298,10 +306,8 @@ func (a *Archive) Put(name string, f *archive.Fragment, cluster []byte, durable 
 	return done, nil
 }
 
-// add inserts l into the ring in number order and drops the oldest durable
-// entries beyond the bounds (the newest entry is always kept). Callers
-// hold mu.
-func (st *stream) add(l *live, maxN int, maxBytes int64) {
+// add inserts l into the ring in number order. Callers hold mu.
+func (st *stream) add(l *live) {
 	i := len(st.ring)
 	for i > 0 && l.f.Number.Less(st.ring[i-1].f.Number) {
 		i--
@@ -309,17 +315,35 @@ func (st *stream) add(l *live, maxN int, maxBytes int64) {
 	st.ring = append(st.ring, nil)
 	copy(st.ring[i+1:], st.ring[i:])
 	st.ring[i] = l
+}
+
+// trim drops the oldest entries beyond the buffer's bounds, durable ones
+// first; entries being uploaded and the newest entry stay. Callers hold
+// mu.
+func (st *stream) trim(cfg Config) {
 	var total int64
+	durable := 0
 	for _, e := range st.ring {
 		total += int64(len(e.cluster))
-	}
-	for j := 0; j < len(st.ring)-1 && (len(st.ring) > maxN || total > maxBytes); {
-		if st.ring[j].pending {
-			j++
-			continue
+		if e.durable {
+			durable++
 		}
-		total -= int64(len(st.ring[j].cluster))
-		st.ring = append(st.ring[:j], st.ring[j+1:]...)
+	}
+	over := func() bool { return len(st.ring) > cfg.LiveFragments || total > cfg.LiveBytes }
+	for _, durableOnly := range []bool{true, false} {
+		for j := 0; j < len(st.ring)-1; {
+			e := st.ring[j]
+			drop := !e.pending && (!durableOnly || e.durable) && (over() || (e.durable && durable > max(cfg.KeepDurable, 0)))
+			if !drop {
+				j++
+				continue
+			}
+			total -= int64(len(e.cluster))
+			if e.durable {
+				durable--
+			}
+			st.ring = append(st.ring[:j], st.ring[j+1:]...)
+		}
 	}
 }
 

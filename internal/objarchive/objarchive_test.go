@@ -241,3 +241,55 @@ func testStoreFailure(t *testing.T, e env) {
 		t.Fatalf("a fragment the store refused is indexed: %d, %v", len(list), err)
 	}
 }
+
+// TestTrim checks the bounds of the live buffer: durable entries beyond
+// KeepDurable go first, entries being uploaded stay, the newest stays.
+func TestTrim(t *testing.T) {
+	mk := func(states string) *stream {
+		st := &stream{}
+		for i, c := range states {
+			l := &live{f: &archive.Fragment{Number: archive.Number{Millis: uint64(i + 1)}}, cluster: make([]byte, 10)}
+			switch c {
+			case 'd':
+				l.durable = true
+			case 'p':
+				l.pending = true
+			}
+			st.ring = append(st.ring, l)
+		}
+		return st
+	}
+	states := func(st *stream) string {
+		var b []byte
+		for _, l := range st.ring {
+			switch {
+			case l.durable:
+				b = append(b, 'd')
+			case l.pending:
+				b = append(b, 'p')
+			default:
+				b = append(b, 'l')
+			}
+		}
+		return string(b)
+	}
+	tests := []struct {
+		in, want string
+		cfg      Config
+	}{
+		{"dddpp", "ddpp", Config{LiveFragments: 16, LiveBytes: 1000, KeepDurable: 2}},
+		{"dddpp", "pp", Config{LiveFragments: 16, LiveBytes: 1000, KeepDurable: -1}},
+		{"lllll", "lll", Config{LiveFragments: 3, LiveBytes: 1000, KeepDurable: 2}},
+		{"ppppp", "ppppp", Config{LiveFragments: 2, LiveBytes: 10, KeepDurable: 2}},
+		{"ldlpl", "lpl", Config{LiveFragments: 3, LiveBytes: 1000, KeepDurable: 2}},
+		{"ld", "d", Config{LiveFragments: 1, LiveBytes: 1000, KeepDurable: 2}},
+		{"lll", "l", Config{LiveFragments: 16, LiveBytes: 15, KeepDurable: 2}},
+	}
+	for _, tc := range tests {
+		st := mk(tc.in)
+		st.trim(tc.cfg)
+		if got := states(st); got != tc.want {
+			t.Errorf("trim(%s, %+v) = %s, want %s", tc.in, tc.cfg, got, tc.want)
+		}
+	}
+}
