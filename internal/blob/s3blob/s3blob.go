@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -51,9 +52,14 @@ type Config struct {
 	// CreateBucket creates the bucket when it does not exist yet (for
 	// development setups).
 	CreateBucket bool
-	// HTTPClient sends the requests. Defaults to the SDK's client.
+	// HTTPClient sends the requests. Defaults to the SDK's client with
+	// up to 256 idle connections kept to the store (the SDK keeps 10),
+	// so that many streams uploading at once reuse their connections.
 	HTTPClient *http.Client
 }
+
+// idleConns is how many idle connections the default client keeps.
+const idleConns = 256
 
 // ParseURL splits "s3://bucket/prefix" into its bucket and prefix.
 func ParseURL(raw string) (bucket, prefix string, err error) {
@@ -95,6 +101,10 @@ func New(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, awsconfig.WithHTTPClient(cfg.HTTPClient))
+	} else {
+		opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConns, tr.MaxIdleConnsPerHost = idleConns, idleConns
+		})))
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -136,7 +136,7 @@ func Start(t testing.TB) *Server {
 		"-s3.port.iceberg=0", "-s3.port.lance=0",
 		"-webdav=false", "-admin.ui=false",
 		"-master.telemetry=false",
-		"-master.volumeSizeLimitMB=64", "-volume.max=0",
+		"-master.volumeSizeLimitMB=1024", "-volume.max=0",
 	}
 	srv.Endpoint = "http://127.0.0.1:" + port(6)
 
