@@ -290,6 +290,21 @@ func (a *Archive) Put(name string, f *archive.Fragment, cluster []byte, durable 
 	if st.gone {
 		return nil, archive.ErrStreamDeleted
 	}
+	if durable && !st.busy {
+		// Checked together with Add, so that Close's Wait never races
+		// a new upload worker.
+		a.mu.Lock()
+		closed := a.closed
+		if !closed {
+			a.uploads.Add(1)
+		}
+		a.mu.Unlock()
+		if closed {
+			return nil, archive.ErrClosed
+		}
+		st.busy = true
+		go a.uploadLoop(st)
+	}
 	st.add(l)
 	st.trim(a.cfg)
 	st.wake()
@@ -298,11 +313,6 @@ func (a *Archive) Put(name string, f *archive.Fragment, cluster []byte, durable 
 	}
 	done := make(chan error, 1)
 	st.queue = append(st.queue, &pending{l: l, done: done})
-	if !st.busy {
-		st.busy = true
-		a.uploads.Add(1)
-		go a.uploadLoop(st)
-	}
 	return done, nil
 }
 

@@ -89,3 +89,23 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseURL: an accepted URL yields a bucket and a prefix that is empty
+// or a valid key, and never panics.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{"s3://b", "s3://b/p/q", "s3://b//", "s3://u@b/p", "s3:///p", "s3://b/%2e%2e", "http://b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		bucket, prefix, err := ParseURL(raw)
+		if err != nil {
+			return
+		}
+		if bucket == "" {
+			t.Fatalf("ParseURL(%q): empty bucket", raw)
+		}
+		if prefix != "" && blob.CheckKey(prefix) != nil {
+			t.Fatalf("ParseURL(%q): prefix %q is no valid key", raw, prefix)
+		}
+	})
+}
