@@ -13,19 +13,15 @@ import (
 	"time"
 
 	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/ingest"
+	"github.com/openkvs/openkvs/internal/playback"
 )
 
 // Archive is what the suite exercises: the methods ingest and playback
-// use, and the server's deletion hook.
+// use, and the server's deletion hook and retention sweep.
 type Archive interface {
-	NewNumber() archive.Number
-	Put(stream string, f *archive.Fragment, cluster []byte, durable bool) (<-chan error, error)
-	Next(stream string, n archive.Number) (*archive.Fragment, <-chan struct{}, error)
-	Latest(stream string) (*archive.Fragment, error)
-	Get(stream string, n archive.Number) (*archive.Fragment, error)
-	Seek(stream string, kind archive.TimeKind, t time.Time) (*archive.Fragment, error)
-	List(stream string, kind archive.TimeKind, start, end time.Time, n archive.Number, limit int) ([]*archive.Fragment, bool, error)
-	ReadCluster(stream string, f *archive.Fragment) ([]byte, error)
+	ingest.Archive
+	playback.Archive
 	DeleteStream(name string) error
 	Sweep(ctx context.Context) error
 }
