@@ -28,7 +28,8 @@ import (
 
 // TestClusterArchiveSharedByNodes: two nodes on one PostgreSQL catalog
 // and one SeaweedFS bucket. A producer's fragments, PERSISTED by node a,
-// are listed by node b and read back from it byte for byte.
+// reach a GetMedia reader on node b that was waiting for them, are listed
+// by node b and read back from it byte for byte.
 func TestClusterArchiveSharedByNodes(t *testing.T) {
 	dsn := pgtest.Start(t)
 	s3srv := s3test.Start(t)
@@ -60,9 +61,23 @@ func TestClusterArchiveSharedByNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A GetMedia reader on node b waits at the (empty) stream's start
+	// and follows what node a persists.
+	follow := startGetMedia(t, b, `{"StreamName":"cam","StartSelector":{"StartSelectorType":"EARLIEST"}}`)
 	persisted := putMedia(t, a, "cam", media)
 	if len(persisted) == 0 {
 		t.Fatal("no fragment PERSISTED")
+	}
+	var seen []byte
+	buf := make([]byte, 64<<10)
+	for _, n := range persisted {
+		for !bytes.Contains(seen, []byte(n)) {
+			k, err := follow.Read(buf)
+			if err != nil {
+				t.Fatalf("GetMedia on node b ended before fragment %s of node a: %v", n, err)
+			}
+			seen = append(seen, buf[:k]...)
+		}
 	}
 
 	// Node b lists exactly those fragments.
@@ -96,6 +111,35 @@ func TestClusterArchiveSharedByNodes(t *testing.T) {
 	if len(fromB) == 0 || !bytes.Equal(fromA, fromB) {
 		t.Fatalf("GetMediaForFragmentList: node b returned %d bytes, node a %d; they differ", len(fromB), len(fromA))
 	}
+}
+
+// startGetMedia starts a GetMedia request on srv and returns its body,
+// closed when the test ends; reading it fails after 30 s.
+func startGetMedia(t *testing.T, srv *testserver.Server, body string) io.Reader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cfg := srv.AWSConfig(srv.HTTPURL)
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.HTTPURL+"/getMedia", bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256([]byte(body))
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", cfg.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GetMedia: status %d: %s", resp.StatusCode, msg)
+	}
+	return resp.Body
 }
 
 // signedPost sends a SigV4-signed JSON POST to srv and returns the body of
