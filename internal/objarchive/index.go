@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,6 +55,10 @@ func steps(q func(string) string) []pgmigrate.Step {
 // migrateLock is the advisory lock key of the index's migrations ("okvsidx").
 const migrateLock = 0x6f6b7673696478
 
+// defaultMaxConns bounds the index's connections unless the URL sets
+// pool_max_conns.
+const defaultMaxConns = 16
+
 type index struct {
 	pool      *pgxpool.Pool
 	fragments string // quoted table name
@@ -64,6 +69,11 @@ func openIndex(ctx context.Context, url, schema string) (*index, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, errors.New("objarchive: cannot parse the index's connection URL") // may hold a password
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (4 on two cores) makes the uploads of many
+		// streams queue for a connection.
+		pcfg.MaxConns = defaultMaxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {

@@ -51,6 +51,7 @@
 package objarchive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -410,17 +411,25 @@ func (a *Archive) upload(stream string, batch []*pending) error {
 	for _, p := range batch {
 		size += int64(len(p.l.cluster))
 	}
-	data := make([]byte, 0, size)
 	rows := make([]row, len(batch))
+	var off int64
 	for i, p := range batch {
-		rows[i] = row{f: p.l.f, object: key, off: int64(len(data))}
-		data = append(data, p.l.cluster...)
+		rows[i] = row{f: p.l.f, object: key, off: off}
+		off += int64(len(p.l.cluster))
+	}
+	body := bytes.NewReader(batch[0].l.cluster)
+	if len(batch) > 1 {
+		data := make([]byte, 0, size)
+		for _, p := range batch {
+			data = append(data, p.l.cluster...)
+		}
+		body = bytes.NewReader(data)
 	}
 	end := batch[len(batch)-1].l.f.Number.Millis
 	for i := range rows {
 		rows[i].objectEnd = end
 	}
-	if err := blob.PutBytes(ctx, a.bucket, key, data); err != nil {
+	if err := a.bucket.Put(ctx, key, body, size); err != nil {
 		a.log.Error("objarchive: write fragments", "stream", stream, "object", key, "err", err)
 		return fmt.Errorf("objarchive: write %s: %w", key, err)
 	}
