@@ -27,11 +27,16 @@ import (
 func BenchmarkPersisted200Streams(b *testing.B) {
 	const streams, size = 200, 250_000
 	url := pgtest.Start(b)
-	srv := s3test.Start(b)
-	bucket, err := s3blob.New(b.Context(), s3blob.Config{Bucket: srv.NewBucket(b), Endpoint: srv.Endpoint, Region: srv.Region,
-		AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey})
-	if err != nil {
-		b.Fatal(err)
+	// Each S3 variant gets a fresh server: SeaweedFS' latency changes as
+	// data accumulates in it, which would favour the variant run first.
+	newBucket := func(b *testing.B) blob.Bucket {
+		srv := s3test.Start(b)
+		bucket, err := s3blob.New(b.Context(), s3blob.Config{Bucket: srv.NewBucket(b), Endpoint: srv.Endpoint, Region: srv.Region,
+			AccessKeyID: srv.AccessKeyID, SecretAccessKey: srv.SecretAccessKey})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return bucket
 	}
 	type putter interface {
 		NewNumber() archive.Number
@@ -89,10 +94,10 @@ func BenchmarkPersisted200Streams(b *testing.B) {
 	// The object store alone under the same load: one PutObject per
 	// fragment, no index.
 	b.Run("s3-store-only", func(b *testing.B) {
-		run(b, &storeOnly{bucket: bucket})
+		run(b, &storeOnly{bucket: newBucket(b)})
 	})
 	b.Run("s3", func(b *testing.B) {
-		a, err := Open(b.Context(), Config{URL: url, Schema: pgtest.NewSchema(b, url), Bucket: bucket, SweepInterval: -1})
+		a, err := Open(b.Context(), Config{URL: url, Schema: pgtest.NewSchema(b, url), Bucket: newBucket(b), SweepInterval: -1})
 		if err != nil {
 			b.Fatal(err)
 		}
