@@ -176,8 +176,9 @@ type stream struct {
 	notify chan struct{}
 	poll   *time.Timer // closes notify for readers polling the index
 	queue  []*pending
-	busy   bool // an upload worker runs
-	gone   bool // deleted
+	busy   bool          // an upload worker runs
+	idle   chan struct{} // closed when that worker ends
+	gone   bool          // deleted
 }
 
 // live is a fragment in the live buffer.
@@ -303,7 +304,7 @@ func (a *Archive) Put(name string, f *archive.Fragment, cluster []byte, durable 
 		if closed {
 			return nil, archive.ErrClosed
 		}
-		st.busy = true
+		st.busy, st.idle = true, make(chan struct{})
 		go a.uploadLoop(st)
 	}
 	st.add(l)
@@ -383,6 +384,7 @@ func (a *Archive) uploadLoop(st *stream) {
 		}
 		if len(batch) == 0 {
 			st.busy = false
+			close(st.idle)
 			st.mu.Unlock()
 			return
 		}

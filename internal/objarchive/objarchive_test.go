@@ -67,6 +67,7 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("NumberBehindIsRefused", func(t *testing.T) { testBehind(t, fsEnv(t)) })
 	t.Run("Batching", func(t *testing.T) { testBatching(t, fsEnv(t)) })
 	t.Run("PersistedOnlyAfterObjectStore", func(t *testing.T) { testStoreFailure(t, fsEnv(t)) })
+	t.Run("DeleteDuringUpload", func(t *testing.T) { testDeleteDuringUpload(t, fsEnv(t)) })
 }
 
 // testTwoNodes: what node a persists, node b lists, reads and follows.
@@ -291,5 +292,39 @@ func TestTrim(t *testing.T) {
 		if got := states(st); got != tc.want {
 			t.Errorf("trim(%s, %+v) = %s, want %s", tc.in, tc.cfg, got, tc.want)
 		}
+	}
+}
+
+// testDeleteDuringUpload: a stream deleted while one of its fragments is
+// being uploaded keeps nothing: neither the fragment's row nor an object.
+func testDeleteDuringUpload(t *testing.T, e env) {
+	slow := &slowBucket{Bucket: e.bucket, release: make(chan struct{}), puts: make(chan string, 10)}
+	store := e.bucket
+	e.bucket = slow
+	clk := archivetest.NewClock()
+	a := e.open(t, archivetest.Options{Now: clk.Now}, func(c *Config) { c.PollInterval = time.Hour })
+	f := &archive.Fragment{Number: a.NewNumber(), ProducerTime: clk.Now(), Duration: time.Second, Header: archivetest.Header}
+	done, err := a.Put("cam", f, []byte("cluster"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-slow.puts // the upload is under way
+	_, gone, err := a.Next("cam", f.Number) // closed when the deletion marks the stream gone
+	if err != nil || gone == nil {
+		t.Fatalf("Next after the only fragment: %v", err)
+	}
+	deleted := make(chan error, 1)
+	go func() { deleted <- a.DeleteStream("cam") }()
+	<-gone
+	close(slow.release) // the upload ends after the deletion began
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if list, _, err := a.List("cam", archive.ServerTime, clk.Now().Add(-time.Hour), clk.Now().Add(time.Hour), archive.Number{}, 10); err != nil || len(list) != 0 {
+		t.Fatalf("after DeleteStream during an upload: %d fragments indexed, %v", len(list), err)
+	}
+	if left, err := store.List(t.Context(), ""); err != nil || len(left) != 0 {
+		t.Fatalf("after DeleteStream during an upload: objects %v, %v", left, err)
 	}
 }

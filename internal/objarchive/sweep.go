@@ -115,8 +115,11 @@ func (a *Archive) deleteRows(ctx context.Context, stream, where string, args ...
 
 // DeleteStream deletes every fragment of the stream: index rows, objects
 // (also any left unindexed by a node that died between writing an object
-// and indexing it) and this node's buffer. Writers still running get
-// archive.ErrStreamDeleted.
+// and indexing it) and this node's buffer, after this node's upload under
+// way ended. Writers still running get archive.ErrStreamDeleted. An upload
+// of another node that ends after the deletion leaves rows that the
+// sweeper of any node deletes once it finds the stream gone from the
+// catalog.
 func (a *Archive) DeleteStream(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -125,12 +128,25 @@ func (a *Archive) DeleteStream(name string) error {
 		st.gone = true
 		st.ring = nil
 		st.wake()
+		var idle chan struct{}
+		if st.busy {
+			idle = st.idle
+		}
 		st.mu.Unlock()
 		a.mu.Lock()
 		if a.streams[name] == st {
 			delete(a.streams, name)
 		}
 		a.mu.Unlock()
+		// An upload under way would index its fragments after the
+		// rows are deleted: wait for it (later ones fail).
+		if idle != nil {
+			select {
+			case <-idle:
+			case <-ctx.Done():
+				return fmt.Errorf("objarchive: delete %s: waiting for its upload: %w", name, ctx.Err())
+			}
+		}
 	}
 	if err := a.deleteRows(ctx, name, `true`); err != nil {
 		return err
