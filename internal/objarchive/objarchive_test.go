@@ -308,7 +308,7 @@ func testDeleteDuringUpload(t *testing.T, e env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-slow.puts // the upload is under way
+	<-slow.puts                             // the upload is under way
 	_, gone, err := a.Next("cam", f.Number) // closed when the deletion marks the stream gone
 	if err != nil || gone == nil {
 		t.Fatalf("Next after the only fragment: %v", err)
