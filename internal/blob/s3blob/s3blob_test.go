@@ -57,6 +57,22 @@ func TestSeaweedFS(t *testing.T) {
 		open(t, c) // exists now: fine too
 	})
 
+	t.Run("CredentialsFromEnvironment", func(t *testing.T) {
+		dir := t.TempDir()
+		t.Setenv("AWS_CONFIG_FILE", dir+"/none")
+		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", dir+"/none")
+		t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+		t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKeyID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretAccessKey)
+		t.Setenv("AWS_REGION", srv.Region)
+		c := cfg(srv.NewBucket(t), "")
+		c.AccessKeyID, c.SecretAccessKey, c.Region = "", "", ""
+		b := open(t, c)
+		if err := blob.PutBytes(t.Context(), b, "k", []byte("v")); err != nil {
+			t.Fatalf("Put with credentials from AWS_*: %v", err)
+		}
+	})
+
 	t.Run("BadCredentials", func(t *testing.T) {
 		c := cfg(srv.NewBucket(t), "")
 		c.SecretAccessKey = "wrong"
