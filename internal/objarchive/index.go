@@ -23,6 +23,9 @@ import (
 //     its Cluster bytes are: object key and offset, and object_end, the
 //     millis of the object's last fragment (retention deletes an object's
 //     rows together, once its newest fragment expired).
+//   - fragment_heads: per stream, the newest number ever indexed (kept when
+//     the fragments expire or the stream is deleted, so that numbers are
+//     never handed out twice).
 //   - archive_nodes: a sequence giving each node start its id.
 //
 // An index on (stream, producer_ns) serves producer-time queries.
@@ -49,6 +52,13 @@ func steps(q func(string) string) []pgmigrate.Step {
 			`CREATE INDEX ON ` + q("fragments") + ` (stream, producer_ns)`,
 			`CREATE SEQUENCE ` + q("archive_nodes"),
 		},
+	}, {
+		Name: "stream heads: the newest number indexed per stream, for one-statement ordered inserts",
+		SQL: []string{
+			`CREATE TABLE ` + q("fragment_heads") + ` (stream text COLLATE "C" PRIMARY KEY, millis bigint NOT NULL, seq bigint NOT NULL)`,
+			`INSERT INTO ` + q("fragment_heads") + ` (stream, millis, seq)
+				SELECT DISTINCT ON (stream) stream, millis, seq FROM ` + q("fragments") + ` ORDER BY stream, millis DESC, seq DESC`,
+		},
 	}}
 }
 
@@ -62,6 +72,7 @@ const defaultMaxConns = 16
 type index struct {
 	pool      *pgxpool.Pool
 	fragments string // quoted table name
+	heads     string // quoted table name
 	nodes     string // quoted sequence name
 }
 
@@ -80,7 +91,7 @@ func openIndex(ctx context.Context, url, schema string) (*index, error) {
 		return nil, fmt.Errorf("objarchive: %w", err)
 	}
 	q := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
-	x := &index{pool: pool, fragments: q("fragments"), nodes: q("archive_nodes")}
+	x := &index{pool: pool, fragments: q("fragments"), heads: q("fragment_heads"), nodes: q("archive_nodes")}
 	_, err = pgmigrate.Apply(ctx, pool, pgmigrate.Plan{Meta: q("catalog_meta"), Key: "fragments_version", Lock: migrateLock, Steps: steps(q)})
 	if err != nil {
 		pool.Close()
@@ -98,7 +109,7 @@ func (x *index) register(ctx context.Context) (node uint64, last archive.Number,
 		return 0, last, fmt.Errorf("objarchive: node id: %w", err)
 	}
 	var ms, seq *int64
-	err = x.pool.QueryRow(ctx, `SELECT millis, seq FROM `+x.fragments+` ORDER BY millis DESC, seq DESC LIMIT 1`).Scan(&ms, &seq)
+	err = x.pool.QueryRow(ctx, `SELECT millis, seq FROM `+x.heads+` ORDER BY millis DESC, seq DESC LIMIT 1`).Scan(&ms, &seq)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return 0, last, fmt.Errorf("objarchive: newest fragment: %w", err)
 	}
@@ -116,44 +127,59 @@ type row struct {
 	objectEnd uint64
 }
 
-// insert indexes rows (of one stream, in number order) in one transaction
-// that holds the stream's advisory lock, after checking that the first
-// number is above the stream's newest; when it is not, it returns
-// ErrNumberBehind and that newest number.
+// insert indexes rows (of one stream, in number order) in one statement,
+// one round trip: it first moves the stream's head (the newest number ever
+// indexed) to the last row's number, on the condition that the head is
+// below the first row's; only then are the rows inserted. The head's row
+// lock serializes the inserts of a stream across nodes, and PostgreSQL
+// checks the condition against the newest head even when another node
+// moved it meanwhile. When the head is not below, it returns
+// ErrNumberBehind and the head.
 func (x *index) insert(ctx context.Context, stream string, rows []row) (last archive.Number, err error) {
-	err = pgx.BeginFunc(ctx, x.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, "okvs-fragments/"+stream); err != nil {
-			return fmt.Errorf("objarchive: lock stream: %w", err)
+	n := len(rows)
+	var (
+		ms, seq, prod, tc, dur, size, scale, off, end = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n),
+			make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		frames       = make([]int32, n)
+		tracks, tags = make([][]byte, n), make([][]byte, n)
+		objects      = make([]string, n)
+	)
+	for i, r := range rows {
+		f := r.f
+		ms[i], seq[i] = int64(f.Number.Millis), int64(f.Number.Seq)
+		prod[i], tc[i], dur[i], size[i] = f.ProducerTime.UnixNano(), int64(f.Timecode), int64(f.Duration), f.Size
+		frames[i], scale[i] = int32(f.Frames), int64(f.Header.TimecodeScale)
+		tracks[i], tags[i] = f.Header.Tracks, f.Tags
+		if tracks[i] == nil {
+			tracks[i] = []byte{}
 		}
-		var ms, seq int64
-		err := tx.QueryRow(ctx, `SELECT millis, seq FROM `+x.fragments+` WHERE stream = $1 ORDER BY millis DESC, seq DESC LIMIT 1`, stream).Scan(&ms, &seq)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("objarchive: newest fragment of %s: %w", stream, err)
-		}
-		if err == nil {
-			last = archive.Number{Millis: uint64(ms), Seq: uint64(seq)}
-			if !last.Less(rows[0].f.Number) {
-				return fmt.Errorf("%w: %s has %s, this fragment is %s", ErrNumberBehind, stream, last, rows[0].f.Number)
-			}
-		}
-		b := &pgx.Batch{}
-		for _, r := range rows {
-			f := r.f
-			tracks := f.Header.Tracks
-			if tracks == nil {
-				tracks = []byte{}
-			}
-			b.Queue(`INSERT INTO `+x.fragments+` (stream, millis, seq, producer_ns, timecode, duration_ns, size, frames,
-				timecode_scale, tracks, tags, object, off, object_end) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-				stream, int64(f.Number.Millis), int64(f.Number.Seq), f.ProducerTime.UnixNano(), int64(f.Timecode), int64(f.Duration),
-				f.Size, f.Frames, int64(f.Header.TimecodeScale), tracks, f.Tags, r.object, r.off, int64(r.objectEnd))
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("objarchive: index fragments of %s: %w", stream, err)
-		}
-		return nil
-	})
-	return last, err
+		objects[i], off[i], end[i] = r.object, r.off, int64(r.objectEnd)
+	}
+	first, final := rows[0].f.Number, rows[n-1].f.Number
+	tag, err := x.pool.Exec(ctx, `WITH head AS (
+			INSERT INTO `+x.heads+` AS h (stream, millis, seq) VALUES ($1, $2, $3)
+			ON CONFLICT (stream) DO UPDATE SET millis = EXCLUDED.millis, seq = EXCLUDED.seq
+			WHERE (h.millis, h.seq) < ($4, $5)
+			RETURNING 1)
+		INSERT INTO `+x.fragments+` (stream, millis, seq, producer_ns, timecode, duration_ns, size, frames,
+			timecode_scale, tracks, tags, object, off, object_end)
+		SELECT $1, * FROM unnest($6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+			$12::integer[], $13::bigint[], $14::bytea[], $15::bytea[], $16::text[], $17::bigint[], $18::bigint[])
+		WHERE EXISTS (SELECT 1 FROM head)`,
+		stream, int64(final.Millis), int64(final.Seq), int64(first.Millis), int64(first.Seq),
+		ms, seq, prod, tc, dur, size, frames, scale, tracks, tags, objects, off, end)
+	if err != nil {
+		return last, fmt.Errorf("objarchive: index fragments of %s: %w", stream, err)
+	}
+	if tag.RowsAffected() == int64(n) {
+		return last, nil
+	}
+	var hm, hs int64
+	if err := x.pool.QueryRow(ctx, `SELECT millis, seq FROM `+x.heads+` WHERE stream = $1`, stream).Scan(&hm, &hs); err != nil {
+		return last, fmt.Errorf("objarchive: head of %s: %w", stream, err)
+	}
+	last = archive.Number{Millis: uint64(hm), Seq: uint64(hs)}
+	return last, fmt.Errorf("%w: %s is at %s, this fragment is %s", ErrNumberBehind, stream, last, first)
 }
 
 // scanCols is the column list read back into fragments.

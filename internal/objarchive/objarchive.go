@@ -32,14 +32,15 @@
 //
 // A number is the server time in milliseconds and a sequence whose low 16
 // bits are the node's id (unique per node start, from a PostgreSQL
-// sequence), so two nodes never hand out the same number. Each node's
-// numbers never decrease, also across restarts (they start above the
-// newest number in the index). Across nodes, numbers of one stream
-// increase as long as the nodes' clocks differ by less than a producer
-// needs to move from one node to another; the index insert, serialized per
-// stream cluster-wide by an advisory lock, checks it: a fragment numbered
-// below the stream's last one is refused (ErrNumberBehind, the producer
-// resends it) and the node's numbering jumps past that last number, so
+// sequence, modulo 2^16), so two nodes never hand out the same number.
+// Each node's numbers never decrease, also across restarts (they start
+// above the newest number ever indexed). Across nodes, numbers of one
+// stream increase as long as the nodes' clocks differ by less than a
+// producer needs to move from one node to another; the index insert checks
+// it against the stream's head (the newest number indexed, a row whose
+// lock serializes the stream's inserts cluster-wide, in the same
+// statement): a fragment numbered below is refused (ErrNumberBehind, the
+// producer resends it) and the node's numbering jumps past the head, so
 // the resent fragment is numbered in order.
 //
 // # Live readers

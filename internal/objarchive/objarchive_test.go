@@ -8,11 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/archive/archivetest"
 	"github.com/openkvs/openkvs/internal/blob"
 	"github.com/openkvs/openkvs/internal/blob/fsblob"
 	"github.com/openkvs/openkvs/internal/blob/s3blob"
+	"github.com/openkvs/openkvs/internal/pgmigrate"
 	"github.com/openkvs/openkvs/internal/testinfra/pgtest"
 	"github.com/openkvs/openkvs/internal/testinfra/s3test"
 )
@@ -68,6 +72,8 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("Batching", func(t *testing.T) { testBatching(t, fsEnv(t)) })
 	t.Run("PersistedOnlyAfterObjectStore", func(t *testing.T) { testStoreFailure(t, fsEnv(t)) })
 	t.Run("DeleteDuringUpload", func(t *testing.T) { testDeleteDuringUpload(t, fsEnv(t)) })
+	t.Run("UpgradeFromFirstLayout", func(t *testing.T) { testUpgrade(t, fsEnv(t)) })
+	t.Run("NumbersNotReusedAfterDelete", func(t *testing.T) { testNotReused(t, fsEnv(t)) })
 }
 
 // testTwoNodes: what node a persists, node b lists, reads and follows.
@@ -326,5 +332,60 @@ func testDeleteDuringUpload(t *testing.T, e env) {
 	}
 	if left, err := store.List(t.Context(), ""); err != nil || len(left) != 0 {
 		t.Fatalf("after DeleteStream during an upload: objects %v, %v", left, err)
+	}
+}
+
+// testUpgrade: an index laid out by the first step (fragments without
+// heads) is upgraded on Open; the stream's head then comes from its
+// fragments, so a fragment numbered below them is refused.
+func testUpgrade(t *testing.T, e env) {
+	pool, err := pgxpool.New(t.Context(), e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	q := func(name string) string { return pgx.Identifier{e.schema, name}.Sanitize() }
+	if _, err := pgmigrate.Apply(t.Context(), pool, pgmigrate.Plan{Meta: q("catalog_meta"), Key: "fragments_version",
+		Lock: migrateLock, Steps: steps(q)[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(t.Context(), `INSERT INTO `+q("fragments")+` (stream, millis, seq, producer_ns, timecode, duration_ns,
+		size, frames, timecode_scale, tracks, tags, object, off, object_end) VALUES ('cam', 5000, 7, 0, 0, 0, 1, 1, 1000000, '', NULL, 's_cam/x', 0, 5000)`); err != nil {
+		t.Fatal(err)
+	}
+	clk := archivetest.NewClock()
+	a := e.open(t, archivetest.Options{Now: clk.Now})
+	f, err := a.Get("cam", archive.Number{Millis: 5000, Seq: 7})
+	if err != nil {
+		t.Fatalf("fragment of the first layout after the upgrade: %v", err)
+	}
+	if f.Header.TimecodeScale != 1000000 {
+		t.Fatalf("fragment after the upgrade: %+v", f)
+	}
+	behind := &archive.Fragment{Number: archive.Number{Millis: 4000}, Duration: time.Second, Header: archivetest.Header}
+	done, err := a.Put("cam", behind, []byte("x"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrNumberBehind) {
+		t.Fatalf("fragment below the upgraded stream's newest: %v, want ErrNumberBehind", err)
+	}
+}
+
+// testNotReused: after a stream is deleted, a node starting with its clock
+// behind still numbers above the deleted fragments (its numbering starts
+// above the newest head, which deletion keeps).
+func testNotReused(t *testing.T, e env) {
+	ahead, behind := archivetest.NewClock(), archivetest.NewClock()
+	behind.Add(-time.Minute)
+	a := e.open(t, archivetest.Options{Now: ahead.Now})
+	old := archivetest.Put(t, a, "cam", ahead.Now(), archivetest.Payload(1, 10), true)
+	if err := a.DeleteStream("cam"); err != nil {
+		t.Fatal(err)
+	}
+	b := e.open(t, archivetest.Options{Now: behind.Now})
+	f := archivetest.Put(t, b, "cam", behind.Now(), archivetest.Payload(2, 10), true)
+	if !old.Number.Less(f.Number) {
+		t.Fatalf("number %s after the deletion is not above the deleted %s", f.Number, old.Number)
 	}
 }
