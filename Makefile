@@ -5,7 +5,7 @@ BIN      := bin/openkvs
 FUZZTIME ?= 2000x
 PKGS     := ./...
 
-.PHONY: help run build test deps vet fmt-check unit fuzz e2e bench lint clean
+.PHONY: help run build test deps vet fmt-check unit cluster-deps fuzz e2e bench lint clean
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,8 +31,11 @@ fmt-check: ## fail if gofmt would change a file
 vet: ## go vet
 	$(GO) vet $(PKGS)
 
-unit: ## Go tests with the race detector
-	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+unit: cluster-deps ## Go tests with the race detector (the cluster tests' servers required, not skipped)
+	OPENKVS_WEED=$$(./scripts/seaweedfs.sh) OPENKVS_REQUIRE_CLUSTER_DEPS=1 $(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+cluster-deps: ## build and cache SeaweedFS' weed for the cluster tests (once, several minutes; scripts/seaweedfs.sh)
+	./scripts/seaweedfs.sh >/dev/null
 
 fuzz: ## run every Go fuzz target briefly (FUZZTIME executions each; a count, not a duration, see scripts/fuzz.sh)
 	./scripts/fuzz.sh $(FUZZTIME)

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openkvs/openkvs/internal/archive/archivetest"
+	"github.com/openkvs/openkvs/internal/testinfra/faultfs"
 )
 
 // faultyOpen adapts fs.Open to Config.OpenFile.
-func faultyOpen(fs *archivetest.Faults) func(string, int, os.FileMode) (File, error) {
+func faultyOpen(fs *faultfs.Faults) func(string, int, os.FileMode) (File, error) {
 	return func(name string, flag int, perm os.FileMode) (File, error) {
 		f, err := fs.Open(name, flag, perm)
 		if err != nil {
@@ -31,17 +31,17 @@ func faultyOpen(fs *archivetest.Faults) func(string, int, os.FileMode) (File, er
 func TestStorageFailure(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
-		fault func(*archivetest.Faults)
+		fault func(*faultfs.Faults)
 		want  error
 	}{
 		// The segment file is created, then the directory cannot be
 		// opened to sync it.
-		{"EMFILE creating a segment", func(fs *archivetest.Faults) { fs.FailDirOpen(syscall.EMFILE) }, syscall.EMFILE},
-		{"ENOSPC writing a fragment", func(fs *archivetest.Faults) { fs.FailWrite(syscall.ENOSPC) }, syscall.ENOSPC},
+		{"EMFILE creating a segment", func(fs *faultfs.Faults) { fs.FailDirOpen(syscall.EMFILE) }, syscall.EMFILE},
+		{"ENOSPC writing a fragment", func(fs *faultfs.Faults) { fs.FailWrite(syscall.ENOSPC) }, syscall.ENOSPC},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			fs := &archivetest.Faults{}
+			fs := &faultfs.Faults{}
 			a := openTest(t, dir, Config{SegmentSize: 1, OpenFile: faultyOpen(fs)})
 			payload := func(i int) []byte { return bytes.Repeat([]byte{byte('a' + i)}, 100) }
 			var (

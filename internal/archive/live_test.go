@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openkvs/openkvs/internal/archive/archivetest"
+	"github.com/openkvs/openkvs/internal/testinfra/faultfs"
 )
 
 // liveNumbers returns the numbers in stream's live buffer, oldest first.
@@ -352,13 +352,13 @@ func TestLiveReaderSeesPendingFragments(t *testing.T) {
 func TestFailedFragmentNotServedLive(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		inject func(*archivetest.Faults, *syncGate)
+		inject func(*faultfs.Faults, *syncGate)
 	}{
-		{"write fails", func(fs *archivetest.Faults, _ *syncGate) { fs.FailWrite(syscall.ENOSPC) }},
-		{"sync fails", func(_ *archivetest.Faults, g *syncGate) { g.failNext(syscall.EIO) }},
+		{"write fails", func(fs *faultfs.Faults, _ *syncGate) { fs.FailWrite(syscall.ENOSPC) }},
+		{"sync fails", func(_ *faultfs.Faults, g *syncGate) { g.failNext(syscall.EIO) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fs, g := &archivetest.Faults{}, newSyncGate()
+			fs, g := &faultfs.Faults{}, newSyncGate()
 			g.inner = faultyOpen(fs)
 			a := openTest(t, t.TempDir(), Config{OpenFile: g.OpenFile})
 			first := put(t, a, "cam", time.Now(), []byte("first"), true)

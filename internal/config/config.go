@@ -50,6 +50,8 @@ type Config struct {
 	// with that key may carry (without it they may carry none). When
 	// empty, one pair is generated on first start and kept in DataDir.
 	Credentials []string `yaml:"credentials"`
+	// Storage selects embedded or shared (cluster) catalog and archive.
+	Storage StorageConfig `yaml:",inline"`
 	// Log configures logging.
 	Log LogConfig `yaml:"log"`
 	// TURN configures the built-in STUN/TURN server.
@@ -216,6 +218,9 @@ func (c *Config) Validate() error {
 	}
 	if c.UnverifiedBodyBytes != 0 && c.UnverifiedBodyBytes < minUnverifiedBodyBytes {
 		return fmt.Errorf("unverified-body-bytes %d: must be at least %d, the largest body read before its signature is checked", c.UnverifiedBodyBytes, minUnverifiedBodyBytes)
+	}
+	if err := c.Storage.validate(); err != nil {
+		return err
 	}
 	if c.TURN.PublicIP != "" && net.ParseIP(c.TURN.PublicIP) == nil {
 		return fmt.Errorf("turn public ip %q is not an IP address", c.TURN.PublicIP)

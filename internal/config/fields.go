@@ -54,6 +54,7 @@ func Fields() []Field {
 	}
 	fields = append(fields, signalingFields()...)
 	fields = append(fields, clusterFields()...)
+	fields = append(fields, storageFields()...)
 	return append(fields, mediaFields()...)
 }
 

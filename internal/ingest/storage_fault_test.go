@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/openkvs/openkvs/internal/archive"
-	"github.com/openkvs/openkvs/internal/archive/archivetest"
 	"github.com/openkvs/openkvs/internal/ingest"
+	"github.com/openkvs/openkvs/internal/testinfra/faultfs"
 )
 
 // faultyOpen adapts fs.Open to archive.Config.OpenFile.
-func faultyOpen(fs *archivetest.Faults) func(string, int, os.FileMode) (archive.File, error) {
+func faultyOpen(fs *faultfs.Faults) func(string, int, os.FileMode) (archive.File, error) {
 	return func(name string, flag int, perm os.FileMode) (archive.File, error) {
 		f, err := fs.Open(name, flag, perm)
 		if err != nil {
@@ -31,13 +31,13 @@ func faultyOpen(fs *archivetest.Faults) func(string, int, os.FileMode) (archive.
 func TestPutMediaStorageFailure(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
-		fault func(*archivetest.Faults)
+		fault func(*faultfs.Faults)
 	}{
-		{"ENOSPC", func(fs *archivetest.Faults) { fs.FailWrite(syscall.ENOSPC) }},
-		{"EMFILE", func(fs *archivetest.Faults) { fs.FailDirOpen(syscall.EMFILE) }},
+		{"ENOSPC", func(fs *faultfs.Faults) { fs.FailWrite(syscall.ENOSPC) }},
+		{"EMFILE", func(fs *faultfs.Faults) { fs.FailDirOpen(syscall.EMFILE) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := &archivetest.Faults{}
+			fs := &faultfs.Faults{}
 			h := newHarnessWith(t, ingest.Config{}, harnessOptions{archive: func(c *archive.Config) {
 				c.SegmentSize, c.OpenFile = 1, faultyOpen(fs)
 			}})

@@ -164,7 +164,7 @@ func (s *Service) start(stream string, sel startSelector) (cursor, error) {
 
 // next returns the next fragment to send, waiting for one to arrive. It
 // returns ctx's error when ctx ends first.
-func (c *cursor) next(ctx context.Context, arch *archive.Archive, stream string) (*archive.Fragment, error) {
+func (c *cursor) next(ctx context.Context, arch Archive, stream string) (*archive.Fragment, error) {
 	for {
 		f := c.first
 		c.first = nil

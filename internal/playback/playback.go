@@ -28,10 +28,35 @@ type Streams interface {
 	GetStream(ctx context.Context, name string) (*catalog.Stream, error)
 }
 
+// Archive is what playback reads from the fragment archive: the embedded
+// *archive.Archive, or the cluster archive in object storage
+// (internal/objarchive). See package archive for each method's contract.
+type Archive interface {
+	// Next returns the first fragment after n, durable or only received,
+	// or nil and a channel closed when there may be a new one.
+	Next(stream string, n archive.Number) (*archive.Fragment, <-chan struct{}, error)
+	// Latest returns the newest received fragment, or nil.
+	Latest(stream string) (*archive.Fragment, error)
+	// Get returns fragment n, or archive.ErrNotFound.
+	Get(stream string, n archive.Number) (*archive.Fragment, error)
+	// Seek returns the fragment containing t (by kind), else the first
+	// after it, or nil.
+	Seek(stream string, kind archive.TimeKind, t time.Time) (*archive.Fragment, error)
+	// List returns up to limit durable fragments starting within
+	// [start, end] after number n, in number order, and whether more
+	// follow.
+	List(stream string, kind archive.TimeKind, start, end time.Time, n archive.Number, limit int) ([]*archive.Fragment, bool, error)
+	// ReadCluster returns the Cluster bytes of a fragment this archive
+	// returned, or archive.ErrNotFound once it expired.
+	ReadCluster(stream string, f *archive.Fragment) ([]byte, error)
+}
+
+var _ Archive = (*archive.Archive)(nil)
+
 // Config configures a Service.
 type Config struct {
 	// Archive holds the fragments. Required.
-	Archive *archive.Archive
+	Archive Archive
 	// Streams is the catalog. Required.
 	Streams Streams
 	// Media configures GetMedia and GetMediaForFragmentList.

@@ -566,7 +566,7 @@ func (c *liveCache) state(token string) *liveState {
 // window walks a LIVE session's fragments from where the last call
 // stopped to the newest one received (durable or not), so a fragment shows
 // as soon as the archive has it.
-func (c *liveCache) window(a *archive.Archive, s *session, token string) (window, error) {
+func (c *liveCache) window(a Archive, s *session, token string) (window, error) {
 	st := c.state(token)
 	st.mu.Lock()
 	defer st.mu.Unlock()

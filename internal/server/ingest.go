@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
 	"github.com/openkvs/openkvs/internal/catalog"
 	"github.com/openkvs/openkvs/internal/ingest"
@@ -14,7 +13,7 @@ import (
 // stream's PutMedia connection is ended (its producer gets an ERROR ack)
 // before the stream's data is deleted, and every connection is ended before
 // the HTTP servers wait for running requests at shutdown.
-func (s *Server) buildIngest(arch *archive.Archive) ([]awsapi.Operation, error) {
+func (s *Server) buildIngest(arch ingest.Archive) ([]awsapi.Operation, error) {
 	pm := s.cfg.Media.PutMedia
 	svc, err := ingest.New(ingest.Config{
 		Archive:                   arch,

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
 	"github.com/openkvs/openkvs/internal/catalog"
 )
@@ -15,13 +14,7 @@ import (
 // PutMedia ingest (ingest.go) and the media and archived-media APIs
 // (playback.go), and returns their operations.
 func (s *Server) buildMedia() ([]awsapi.Operation, error) {
-	arch, err := archive.Open(archive.Config{
-		Dir:            s.cfg.DataDir,
-		Now:            s.now,
-		Logger:         s.log.With("component", "archive"),
-		Retention:      s.streamRetention,
-		LiveTotalBytes: s.cfg.Media.LiveBufferBytes,
-	})
+	arch, err := s.openArchive()
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
 	"github.com/openkvs/openkvs/internal/catalog"
 	"github.com/openkvs/openkvs/internal/playback"
@@ -16,7 +15,7 @@ import (
 // arch and returns their operations. GetMedia sessions end when their
 // stream is deleted, and all of them when shutdown begins (they would
 // otherwise hold the HTTP servers' graceful wait until its deadline).
-func (s *Server) buildPlayback(arch *archive.Archive) ([]awsapi.Operation, error) {
+func (s *Server) buildPlayback(arch playback.Archive) ([]awsapi.Operation, error) {
 	svc, err := playback.New(playback.Config{
 		Archive: arch,
 		Streams: s.store,

@@ -25,7 +25,6 @@ import (
 	"github.com/openkvs/openkvs/internal/awsapi"
 	"github.com/openkvs/openkvs/internal/bus"
 	"github.com/openkvs/openkvs/internal/catalog"
-	"github.com/openkvs/openkvs/internal/catalog/boltstore"
 	"github.com/openkvs/openkvs/internal/certs"
 	"github.com/openkvs/openkvs/internal/config"
 	"github.com/openkvs/openkvs/internal/console"
@@ -138,10 +137,7 @@ func New(cfg config.Config, opts Options) (s *Server, err error) {
 		}
 	}
 
-	store, err := boltstore.Open(boltstore.Config{
-		Path:   filepath.Join(cfg.DataDir, "catalog.db"),
-		Logger: s.log.With("component", "catalog"),
-	})
+	store, err := s.openCatalog()
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}

@@ -9,9 +9,10 @@
 // durable as the server's synchronous_commit setting makes them (on by
 // default).
 //
-// Open creates the tables when missing and records a layout version in
-// table catalog_meta; an advisory lock keeps nodes starting together from
-// racing each other.
+// Open creates the tables when missing, or upgrades them, by the versioned
+// steps of package pgmigrate; the version is a row of table catalog_meta,
+// and an advisory lock keeps nodes starting together from racing each
+// other.
 package pgstore
 
 import (
@@ -27,6 +28,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/openkvs/openkvs/internal/catalog"
+	"github.com/openkvs/openkvs/internal/pgmigrate"
 )
 
 // Errors Open returns (wrapped); test with errors.Is.
@@ -36,10 +38,6 @@ var (
 	// ErrVersion: the tables were created by a newer openkvs.
 	ErrVersion = errors.New("pgstore: unsupported catalog layout version")
 )
-
-// layoutVersion is the version of the tables and record encoding this
-// package writes.
-const layoutVersion = "1"
 
 // migrateLock is the pg_advisory_xact_lock key Open holds while it creates
 // or checks the tables ("okvscat" in ASCII).
@@ -127,33 +125,33 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// migrate creates the tables of a new database and checks the layout
-// version of an existing one.
-func (s *Store) migrate(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
-			return fmt.Errorf("pgstore: lock for setup: %w", err)
-		}
-		ddl := []string{
-			`CREATE TABLE IF NOT EXISTS ` + s.meta + ` (key text PRIMARY KEY, value text NOT NULL)`,
-			`INSERT INTO ` + s.meta + ` (key, value) VALUES ('version', '` + layoutVersion + `') ON CONFLICT (key) DO NOTHING`,
+// steps is the catalog's schema history (see package pgmigrate): version
+// n is reached after steps[n-1]. Append new steps; never change one that
+// was released.
+func (s *Store) steps() []pgmigrate.Step {
+	return []pgmigrate.Step{{
+		Name: "streams and channels as jsonb records",
+		SQL: []string{
 			`CREATE TABLE IF NOT EXISTS ` + s.streams.table + ` (name text COLLATE "C" PRIMARY KEY, record jsonb NOT NULL)`,
 			`CREATE TABLE IF NOT EXISTS ` + s.channels.table + ` (name text COLLATE "C" PRIMARY KEY, record jsonb NOT NULL)`,
-		}
-		for _, q := range ddl {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("pgstore: create tables: %w", err)
-			}
-		}
-		var v string
-		if err := tx.QueryRow(ctx, `SELECT value FROM `+s.meta+` WHERE key = 'version'`).Scan(&v); err != nil {
-			return fmt.Errorf("pgstore: read layout version: %w", err)
-		}
-		if v != layoutVersion {
-			return fmt.Errorf("%w: database has %q, this openkvs reads %q", ErrVersion, v, layoutVersion)
-		}
-		return nil
-	})
+		},
+	}}
+}
+
+// migrate brings the tables to the newest layout, under an advisory lock,
+// and refuses a layout newer than this openkvs knows.
+func (s *Store) migrate(ctx context.Context) error {
+	from, err := pgmigrate.Apply(ctx, s.pool, pgmigrate.Plan{Meta: s.meta, Key: "version", Lock: migrateLock, Steps: s.steps()})
+	if errors.Is(err, pgmigrate.ErrNewer) {
+		return fmt.Errorf("%w (%w)", ErrVersion, err)
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: %w", err)
+	}
+	if to := len(s.steps()); from != to {
+		s.log.Info("catalog layout migrated", "from", from, "to", to)
+	}
+	return nil
 }
 
 // Close closes every connection, after waiting for the calls in progress.

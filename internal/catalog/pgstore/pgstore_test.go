@@ -1,47 +1,26 @@
 package pgstore
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/openkvs/openkvs/internal/catalog"
 	"github.com/openkvs/openkvs/internal/catalog/catalogtest"
+	"github.com/openkvs/openkvs/internal/testinfra/pgtest"
 )
 
 // TestPostgres runs every test of this package against one throwaway
 // PostgreSQL server; each store gets a schema of its own.
 func TestPostgres(t *testing.T) {
-	url := startPostgres(t)
-	var schemas atomic.Int64
-	newSchema := func(t *testing.T) string {
-		name := fmt.Sprintf("test_%d", schemas.Add(1))
-		conn, err := pgx.Connect(t.Context(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(t.Context(), `CREATE SCHEMA `+name); err != nil {
-			t.Fatal(err)
-		}
-		return name
-	}
+	url := pgtest.Start(t)
+	newSchema := func(t *testing.T) string { return pgtest.NewSchema(t, url) }
 	open := func(t *testing.T, schema string) *Store {
 		t.Helper()
 		s, err := Open(t.Context(), Config{URL: url, Schema: schema})
@@ -148,6 +127,45 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 
+	// UpgradeFromFirstRelease opens a database laid out by the
+	// pgstore that created its tables without migration steps (the
+	// statements below are that version's, verbatim): the data stays and
+	// the layout counts as version 1.
+	t.Run("UpgradeFromFirstRelease", func(t *testing.T) {
+		schema := newSchema(t)
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		q := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+		rec, err := json.Marshal(catalogtest.SampleStream("old"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range []string{
+			`CREATE TABLE IF NOT EXISTS ` + q("catalog_meta") + ` (key text PRIMARY KEY, value text NOT NULL)`,
+			`INSERT INTO ` + q("catalog_meta") + ` (key, value) VALUES ('version', '1') ON CONFLICT (key) DO NOTHING`,
+			`CREATE TABLE IF NOT EXISTS ` + q("streams") + ` (name text COLLATE "C" PRIMARY KEY, record jsonb NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS ` + q("channels") + ` (name text COLLATE "C" PRIMARY KEY, record jsonb NOT NULL)`,
+		} {
+			if _, err := conn.Exec(t.Context(), stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO `+q("streams")+` (name, record) VALUES ('old', $1)`, rec); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, schema)
+		if _, err := s.GetStream(t.Context(), "old"); err != nil {
+			t.Fatalf("stream of the first release after upgrade: %v", err)
+		}
+		var v string
+		if err := conn.QueryRow(t.Context(), `SELECT value FROM `+q("catalog_meta")+` WHERE key = 'version'`).Scan(&v); err != nil || v != strconv.Itoa(len(s.steps())) {
+			t.Fatalf("version after upgrade: %q %v, want %d", v, err, len(s.steps()))
+		}
+	})
+
 	t.Run("CorruptRecord", func(t *testing.T) {
 		s := open(t, newSchema(t))
 		if _, err := s.pool.Exec(t.Context(), `INSERT INTO `+s.streams.table+` (name, record) VALUES ('bad', '[1]')`); err != nil {
@@ -187,133 +205,8 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
-// postgresBin finds the directory holding the postgres and initdb binaries:
-// on PATH, or where Debian installs them.
-func postgresBin() (string, bool) {
-	if p, err := exec.LookPath("postgres"); err == nil {
-		return filepath.Dir(p), true
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(dirs, func(a, b string) int { return versionOf(b) - versionOf(a) }) // newest first
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d, true
-		}
-	}
-	return "", false
-}
-
-func versionOf(binDir string) int {
-	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
-	return v
-}
-
-// startPostgres starts a PostgreSQL server on a Unix socket in a temporary
-// directory (no TCP port), stops it when t ends and returns a connection
-// string for its superuser. It skips t when PostgreSQL is not installed.
-func startPostgres(t testing.TB) string {
-	bin, ok := postgresBin()
-	if !ok {
-		t.Skip("PostgreSQL is not installed (no postgres on PATH or in /usr/lib/postgresql/*/bin); " +
-			"install it (apt-get install postgresql) to test pgstore")
-	}
-	base, err := os.MkdirTemp("", "pgstore-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(base) })
-
-	// PostgreSQL refuses to run as root: run it as the postgres user.
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skipf("running as root and there is no postgres user to run PostgreSQL as: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(base, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	command := func(ctx context.Context, name string, args ...string) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, filepath.Join(bin, name), args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-		cmd.Env = []string{"LC_ALL=C", "PATH=" + bin}
-		return cmd
-	}
-
-	// The database's default collation is ICU's en-US where the server
-	// has it (PostgreSQL 15 and later), so that the suite's ordering tests
-	// show the tables really use byte order rather than the default.
-	data := filepath.Join(base, "data")
-	initdb := []string{"-D", data, "-U", "openkvs", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"}
-	out, err := command(t.Context(), "initdb", append(initdb, "--locale-provider=icu", "--icu-locale=en-US")...).CombinedOutput()
-	if err != nil {
-		t.Logf("initdb with ICU collation failed, using C: %v\n%s", err, out)
-		_ = os.RemoveAll(data)
-		if out, err := command(t.Context(), "initdb", initdb...).CombinedOutput(); err != nil {
-			t.Fatalf("initdb: %v\n%s", err, out)
-		}
-	}
-
-	// Not CommandContext: the server must outlive t.Context() until the
-	// cleanup stops it.
-	srv := command(context.Background(), "postgres", "-D", data, "-k", base, "-c", "listen_addresses=",
-		"-p", "5432", "-c", "fsync=off", "-c", "max_connections=60")
-	stderr, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start postgres: %v", err)
-	}
-	var (
-		logMu sync.Mutex
-		log   bytes.Buffer
-		ready = make(chan struct{})
-		ended = make(chan struct{})
-	)
-	go func() {
-		defer close(ended)
-		lines := bufio.NewScanner(stderr)
-		signaled := false
-		for lines.Scan() {
-			logMu.Lock()
-			log.WriteString(lines.Text() + "\n")
-			logMu.Unlock()
-			if !signaled && strings.Contains(lines.Text(), "ready to accept connections") {
-				signaled = true
-				close(ready)
-			}
-		}
-	}()
-	serverLog := func() string {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return log.String()
-	}
-	t.Cleanup(func() {
-		_ = srv.Process.Signal(syscall.SIGINT) // fast shutdown
-		<-ended
-		_ = srv.Wait()
-		if t.Failed() {
-			t.Logf("postgres log:\n%s", serverLog())
-		}
-	})
-	select {
-	case <-ready:
-	case <-ended:
-		t.Fatalf("postgres exited during startup:\n%s", serverLog())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("postgres not ready after a minute:\n%s", serverLog())
-	}
-	return fmt.Sprintf("host=%s port=5432 user=openkvs dbname=postgres sslmode=disable", base)
-}
-
 func openBench(b *testing.B) *Store {
-	s, err := Open(b.Context(), Config{URL: startPostgres(b)})
+	s, err := Open(b.Context(), Config{URL: pgtest.Start(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

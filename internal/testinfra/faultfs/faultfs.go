@@ -1,8 +1,8 @@
-// Package archivetest injects file system failures into an archive, for
-// tests: a Faults' Open serves as archive.Config.OpenFile (through a small
-// adapter to archive.File) and fails the next directory open or file write
+// Package faultfs injects file system failures, for tests: a Faults' Open
+// serves as archive.Config.OpenFile (through a small adapter to
+// archive.File) and fails the next directory open or file write
 // on demand, as a process out of file descriptors or a full disk does.
-package archivetest
+package faultfs
 
 import (
 	"os"

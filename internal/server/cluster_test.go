@@ -1,0 +1,225 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/kinesisvideo"
+
+	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/config"
+	"github.com/openkvs/openkvs/internal/testinfra/pgtest"
+	"github.com/openkvs/openkvs/internal/testinfra/s3test"
+	"github.com/openkvs/openkvs/internal/testserver"
+)
+
+// TestClusterArchiveSharedByNodes: two nodes on one PostgreSQL catalog
+// and one SeaweedFS bucket. A producer's fragments, PERSISTED by node a,
+// reach a GetMedia reader on node b that was waiting for them, are listed
+// by node b and read back from it byte for byte.
+func TestClusterArchiveSharedByNodes(t *testing.T) {
+	dsn := pgtest.Start(t)
+	s3srv := s3test.Start(t)
+	bucket := s3srv.NewBucket(t)
+	var creds []string
+	shared := func(c *config.Config) {
+		c.Storage = config.StorageConfig{
+			Catalog: dsn,
+			Archive: "s3://" + bucket + "/kvs",
+			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
+		}
+		if creds != nil {
+			c.Credentials = creds
+		}
+	}
+	a := testserver.Start(t, testserver.Options{Configure: shared})
+	ak, err := a.AWSConfig(a.HTTPURL).Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds = []string{ak.AccessKeyID + ":" + ak.SecretAccessKey}
+	b := testserver.Start(t, testserver.Options{Configure: shared})
+
+	ctx := context.Background()
+	if _, err := a.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("cam"), DataRetentionInHours: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	media, err := os.ReadFile(filepath.Join("..", "ingest", "testdata", "h264_aac.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A GetMedia reader on node b waits at the (empty) stream's start
+	// and follows what node a persists.
+	follow := startGetMedia(t, b, `{"StreamName":"cam","StartSelector":{"StartSelectorType":"EARLIEST"}}`)
+	persisted := putMedia(t, a, "cam", media)
+	if len(persisted) == 0 {
+		t.Fatal("no fragment PERSISTED")
+	}
+	var seen []byte
+	buf := make([]byte, 64<<10)
+	for _, n := range persisted {
+		for !bytes.Contains(seen, []byte(n)) {
+			k, err := follow.Read(buf)
+			if err != nil {
+				t.Fatalf("GetMedia on node b ended before fragment %s of node a: %v", n, err)
+			}
+			seen = append(seen, buf[:k]...)
+		}
+	}
+
+	// Node b lists exactly those fragments.
+	var list struct {
+		Fragments []struct {
+			FragmentNumber      string
+			FragmentSizeInBytes int64
+		}
+	}
+	now := time.Now()
+	body := `{"StreamName":"cam","FragmentSelector":{"FragmentSelectorType":"SERVER_TIMESTAMP","TimestampRange":{"StartTimestamp":` +
+		strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) + `,"EndTimestamp":` + strconv.FormatInt(now.Add(time.Hour).Unix(), 10) + `}}}`
+	resp := signedPost(t, b, "/listFragments", body)
+	if err := json.Unmarshal(resp, &list); err != nil {
+		t.Fatalf("ListFragments on node b: %v: %s", err, resp)
+	}
+	got := map[string]bool{}
+	for _, f := range list.Fragments {
+		got[f.FragmentNumber] = true
+	}
+	for _, n := range persisted {
+		if !got[n] {
+			t.Fatalf("node b does not list fragment %s PERSISTED by node a (lists %d)", n, len(list.Fragments))
+		}
+	}
+
+	// The same media, read from each node, is the same bytes.
+	nums, _ := json.Marshal(persisted)
+	req := `{"StreamName":"cam","Fragments":` + string(nums) + `}`
+	fromA, fromB := signedPost(t, a, "/getMediaForFragmentList", req), signedPost(t, b, "/getMediaForFragmentList", req)
+	if len(fromB) == 0 || !bytes.Equal(fromA, fromB) {
+		t.Fatalf("GetMediaForFragmentList: node b returned %d bytes, node a %d; they differ", len(fromB), len(fromA))
+	}
+}
+
+// startGetMedia starts a GetMedia request on srv and returns its body,
+// closed when the test ends; reading it fails after 30 s.
+func startGetMedia(t *testing.T, srv *testserver.Server, body string) io.Reader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cfg := srv.AWSConfig(srv.HTTPURL)
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.HTTPURL+"/getMedia", bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256([]byte(body))
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", cfg.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GetMedia: status %d: %s", resp.StatusCode, msg)
+	}
+	return resp.Body
+}
+
+// signedPost sends a SigV4-signed JSON POST to srv and returns the body of
+// its 200 response.
+func signedPost(t *testing.T, srv *testserver.Server, path, body string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	cfg := srv.AWSConfig(srv.HTTPURL)
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.HTTPURL+path, bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256([]byte(body))
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", cfg.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %d: %s", path, resp.StatusCode, data)
+	}
+	return data
+}
+
+// putMedia sends an MKV file to srv with PutMedia (relative timecodes,
+// dated so that it ends now) and returns the numbers of the fragments
+// acknowledged PERSISTED.
+func putMedia(t *testing.T, srv *testserver.Server, stream string, media []byte) []string {
+	t.Helper()
+	ctx := context.Background()
+	cfg := srv.AWSConfig(srv.HTTPURL)
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.HTTPURL+"/putMedia", bytes.NewReader(media))
+	req.Header.Set("x-amzn-stream-name", stream)
+	req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")
+	req.Header.Set("x-amzn-producer-start-timestamp", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
+	req.Header.Set("x-amzn-fragment-acknowledgment-required", "1")
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, awsapi.EmptyPayloadHash, "kinesisvideo", cfg.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PutMedia: status %d: %s", resp.StatusCode, msg)
+	}
+	var persisted []string
+	dec := json.NewDecoder(bufio.NewReader(resp.Body))
+	for {
+		var ack struct {
+			EventType      string
+			FragmentNumber string
+			ErrorId        int
+		}
+		if err := dec.Decode(&ack); err != nil {
+			if err == io.EOF {
+				return persisted
+			}
+			t.Fatalf("PutMedia acks: %v", err)
+		}
+		switch ack.EventType {
+		case "PERSISTED":
+			persisted = append(persisted, ack.FragmentNumber)
+		case "ERROR":
+			t.Fatalf("PutMedia: ERROR ack %+v", ack)
+		}
+	}
+}
