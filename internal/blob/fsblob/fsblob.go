@@ -93,17 +93,18 @@ func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) e
 		return fmt.Errorf("fsblob: put %s: %w", key, err)
 	}
 	dir := filepath.Dir(p)
-	// A Delete removing the emptied directory may race with this Put:
-	// create the directory again and retry.
+	// A Delete removing emptied directories may race with this Put, between
+	// MkdirAll's steps or before the rename: both then fail with
+	// ErrNotExist, and creating the directories again and retrying fixes it.
 	for try := 0; ; try++ {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("fsblob: put %s: %w", key, err)
+		err := os.MkdirAll(dir, 0o700)
+		if err == nil {
+			err = os.Rename(tmp, p)
 		}
-		err := os.Rename(tmp, p)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) || try == 3 {
+		if !errors.Is(err, fs.ErrNotExist) || try == 8 {
 			return fmt.Errorf("fsblob: put %s: %w", key, err)
 		}
 	}
