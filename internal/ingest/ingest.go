@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/awsapi"
+	"github.com/openkvs/openkvs/internal/bus"
 	"github.com/openkvs/openkvs/internal/catalog"
 )
 
@@ -100,6 +102,13 @@ type Config struct {
 	MaxProducerTimestampAhead time.Duration
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// Bus, when set, connects this node to the other nodes of a cluster:
+	// a PutMedia on any node ends the connection of the same stream on
+	// every other node, the newest winning (cluster.go). Nil on a single
+	// node.
+	Bus bus.Bus
+	// NodeID names this node on Bus. Defaults to a random id.
+	NodeID string
 }
 
 // Service serves PutMedia.
@@ -112,6 +121,12 @@ type Service struct {
 	recent  map[string][]time.Time // connection starts, for the rate limit
 	closing bool
 	wg      sync.WaitGroup
+
+	// Cluster (Config.Bus set): this node's id, its subscriptions and
+	// the last connection id handed out.
+	node   string
+	subs   []bus.Subscription
+	nextID atomic.Uint64
 }
 
 // New returns a Service for cfg.
@@ -158,7 +173,13 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, conns: make(map[string]*conn), recent: make(map[string][]time.Time)}, nil
+	s := &Service{cfg: cfg, log: cfg.Logger, conns: make(map[string]*conn), recent: make(map[string][]time.Time)}
+	if cfg.Bus != nil {
+		if err := s.startCluster(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // Operations returns PutMedia for the server's routing table.
@@ -194,6 +215,7 @@ func (s *Service) Close() error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	s.stopCluster()
 	for _, c := range conns {
 		c.stop(stopClosing)
 	}
@@ -226,6 +248,7 @@ func (s *Service) register(c *conn) error {
 	if old := s.conns[c.stream]; old != nil {
 		old.stop(stopTakenOver)
 	}
+	c.id, c.started = s.nextID.Add(1), s.cfg.Now()
 	s.conns[c.stream] = c
 	s.wg.Add(1)
 	return nil

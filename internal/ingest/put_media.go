@@ -36,6 +36,10 @@ type conn struct {
 	reason     atomic.Int32
 	acks       chan ack
 	readerDone chan struct{}
+	// id and started identify the connection to the other nodes of a
+	// cluster (cluster.go); set by register.
+	id      uint64
+	started time.Time
 }
 
 func (c *conn) stop(r stopReason) {
@@ -88,6 +92,9 @@ func (s *Service) putMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.unregister(c)
+	if s.cfg.Bus != nil {
+		s.announce(c)
+	}
 	log := s.log.With("stream", st.Name, "request_id", awsapi.RequestIDFrom(r.Context()))
 	log.Debug("putmedia: connected", "retention_hours", st.DataRetentionInHours)
 

@@ -26,9 +26,10 @@ func (s *Server) buildBus() error {
 	return nil
 }
 
-// signalingBus is the bus signaling routes over: none on a single node,
-// where signaling stays in process without serializing anything.
-func (s *Server) signalingBus() bus.Bus {
+// peerBus is the bus to the other nodes of a cluster, which signaling
+// routes over and ingest announces PutMedia connections on: none on a
+// single node, where both stay in process without serializing anything.
+func (s *Server) peerBus() bus.Bus {
 	if s.clusterBus == nil {
 		return nil
 	}

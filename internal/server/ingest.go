@@ -12,7 +12,8 @@ import (
 // buildIngest builds PutMedia on arch and returns its operations. A deleted
 // stream's PutMedia connection is ended (its producer gets an ERROR ack)
 // before the stream's data is deleted, and every connection is ended before
-// the HTTP servers wait for running requests at shutdown.
+// the HTTP servers wait for running requests at shutdown. In a cluster a
+// PutMedia on another node ends this node's connection of the stream.
 func (s *Server) buildIngest(arch ingest.Archive) ([]awsapi.Operation, error) {
 	pm := s.cfg.Media.PutMedia
 	svc, err := ingest.New(ingest.Config{
@@ -29,6 +30,7 @@ func (s *Server) buildIngest(arch ingest.Archive) ([]awsapi.Operation, error) {
 		ConnectionsPerSecond:      pm.ConnectionsPerSecond,
 		MaxProducerTimestampAhead: pm.MaxProducerTimestampAhead,
 		Now:                       s.now,
+		Bus:                       s.peerBus(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

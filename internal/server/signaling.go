@@ -55,7 +55,7 @@ func (s *Server) buildSignaling() ([]awsapi.Operation, error) {
 		ICERate:               lim.ICERate,
 		IdleTimeout:           lim.IdleTimeout,
 		MaxConnectionDuration: lim.MaxConnectionDuration,
-		Bus:                   s.signalingBus(),
+		Bus:                   s.peerBus(),
 		Now:                   s.now,
 		Logger:                s.log.With("component", "signaling"),
 	})
