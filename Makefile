@@ -34,6 +34,12 @@ vet: ## go vet
 unit: cluster-deps ## Go tests with the race detector (the cluster tests' servers required, not skipped)
 	OPENKVS_WEED=$$(./scripts/seaweedfs.sh) OPENKVS_REQUIRE_CLUSTER_DEPS=1 $(GO) test -race -count=1 -timeout 10m $(PKGS)
 
+# scripts/cluster.sh: PostgreSQL, NATS, SeaweedFS and three nodes on
+# 127.0.0.1-3, state in ./openkvs-cluster; Ctrl-C stops everything.
+.PHONY: cluster
+cluster: build cluster-deps ## run a 3-node cluster on this machine (PostgreSQL, NATS, SeaweedFS; README "Running a cluster")
+	OPENKVS_BIN=$(CURDIR)/$(BIN) ./scripts/cluster.sh
+
 cluster-deps: ## build and cache SeaweedFS' weed for the cluster tests (once, several minutes; scripts/seaweedfs.sh)
 	./scripts/seaweedfs.sh >/dev/null
 

@@ -14,6 +14,7 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)      # loopback-only namespace for WebRTC tests
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+command -v curl >/dev/null 2>&1 || need+=(curl)             # scripts/cluster.sh creates its S3 bucket with curl
 # GStreamer playbin (HLS/DASH demuxers, H.264 decoder) for the e2e player tests
 command -v gst-launch-1.0 >/dev/null 2>&1 || need+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav)
 
