@@ -63,6 +63,12 @@ type Config struct {
 	// them from the environment and shared files. Region and Credentials
 	// are required.
 	AWS aws.Config
+	// ControlEndpoints, when set, replace AWS.BaseEndpoint with several
+	// control-plane endpoints (the nodes of an openkvs cluster, or the
+	// addresses of one service), used one at a time: after a connection
+	// fails or ends with an error the producer moves on to the next, so
+	// that it finds a live node when the one it used died.
+	ControlEndpoints []string
 	// DataEndpoint, when set, is the PutMedia endpoint
 	// ("https://host:port") and GetDataEndpoint is not called.
 	DataEndpoint string

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -378,4 +379,57 @@ func (r protoRecorder) Do(req *http.Request) (*http.Response, error) {
 		r.mu.Unlock()
 	}
 	return resp, err
+}
+
+// TestIntegrationControlEndpoints: the first of ControlEndpoints is dead
+// (nothing listens there, as after a node's kill -9); the producer moves
+// on to the next, a live server, and every frame is archived there once.
+func TestIntegrationControlEndpoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server and ffmpeg")
+	}
+	media := ffmpeg(t, "x.mkv", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-t", "3", "-c:v", "libx264", "-g", "25")
+	tracks, frames := sourceFrames(t, media)
+	dir := t.TempDir()
+	srv := testserver.Start(t, testserver.Options{DataDir: dir, Configure: noTURN})
+	ctx := context.Background()
+	if _, err := srv.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{
+		StreamName: aws.String("cam1"), DataRetentionInHours: aws.Int32(24),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	p, err := Start(ctx, Config{
+		AWS:              srv.AWSConfig(dead.URL),
+		ControlEndpoints: []string{dead.URL, srv.HTTPURL},
+		StreamName:       "cam1",
+		Tracks:           tracks,
+		StartTime:        time.Now().Add(-time.Minute).Truncate(time.Millisecond),
+		MinBackoff:       time.Millisecond,
+		MaxBackoff:       20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range frames {
+		if err := p.PutFrame(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatalf("Close: %v; stats %+v", err, p.Stats())
+	}
+	srv.Stop(t)
+	got, n := archivedFrames(t, dir, "cam1")
+	if n == 0 || uint64(n) != p.Stats().FragmentsPersisted {
+		t.Errorf("archive holds %d fragments, the producer saw %d PERSISTED", n, p.Stats().FragmentsPersisted)
+	}
+	for _, f := range frames {
+		if c := got[frameKey{f.Track, p.cfg.StartTime.Add(f.PTS).UnixMilli(), string(f.Data)}]; c != 1 {
+			t.Errorf("frame track %d at %v is in the archive %d times", f.Track, f.PTS, c)
+		}
+	}
 }

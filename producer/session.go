@@ -127,6 +127,7 @@ func (p *Producer) run(ctx context.Context) {
 		if err != nil {
 			p.log.Info("producer: connection ended; reconnecting", "err", err, "attempt", attempt)
 			p.forgetEndpoint()
+			p.nextControl()
 			if cb := p.cfg.OnError; cb != nil {
 				cb(err)
 			}
@@ -172,7 +173,7 @@ func (p *Producer) endpoint(ctx context.Context) (string, error) {
 	} else {
 		in.StreamName = aws.String(p.cfg.StreamName)
 	}
-	out, err := p.kvs.GetDataEndpoint(ctx, in)
+	out, err := p.kvs.GetDataEndpoint(ctx, in, p.onControl)
 	if err != nil {
 		return "", fmt.Errorf("GetDataEndpoint: %w", err)
 	}
@@ -196,7 +197,7 @@ func (p *Producer) describe(ctx context.Context) bool {
 	} else {
 		in.StreamName = aws.String(p.cfg.StreamName)
 	}
-	out, err := p.kvs.DescribeStream(ctx, in)
+	out, err := p.kvs.DescribeStream(ctx, in, p.onControl)
 	if err != nil {
 		p.log.Debug("producer: DescribeStream failed", "err", err)
 		return false
@@ -208,6 +209,26 @@ func (p *Producer) describe(ctx context.Context) bool {
 		p.mu.Unlock()
 	}
 	return true
+}
+
+// onControl points a control-plane call at the ControlEndpoints entry in
+// use (AWS.BaseEndpoint when there are none).
+func (p *Producer) onControl(o *kinesisvideo.Options) {
+	if n := len(p.cfg.ControlEndpoints); n > 0 {
+		p.mu.Lock()
+		i := p.ctrl
+		p.mu.Unlock()
+		o.BaseEndpoint = aws.String(p.cfg.ControlEndpoints[i%n])
+	}
+}
+
+// nextControl moves on to the next of ControlEndpoints.
+func (p *Producer) nextControl() {
+	if len(p.cfg.ControlEndpoints) > 1 {
+		p.mu.Lock()
+		p.ctrl = (p.ctrl + 1) % len(p.cfg.ControlEndpoints)
+		p.mu.Unlock()
+	}
 }
 
 func (p *Producer) forgetEndpoint() {

@@ -157,7 +157,7 @@ func (p *Producer) listEndpoint(ctx context.Context) (string, error) {
 	} else {
 		in.StreamName = aws.String(p.cfg.StreamName)
 	}
-	out, err := p.kvs.GetDataEndpoint(ctx, in)
+	out, err := p.kvs.GetDataEndpoint(ctx, in, p.onControl)
 	if err != nil {
 		return "", fmt.Errorf("GetDataEndpoint: %w", err)
 	}

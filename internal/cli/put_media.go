@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,6 +36,8 @@ type putMediaOptions struct {
 	quiet        bool
 	flushTimeout time.Duration
 	metadata     []string
+	failover     []string
+	acks         string
 }
 
 func newPutMediaCmd(s streams) *cobra.Command {
@@ -74,6 +78,9 @@ An MP4 file is refused with the ffmpeg command that remuxes it to Matroska.`,
 	fl.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	fl.DurationVar(&o.flushTimeout, "flush-timeout", 30*time.Second, "how long to wait for the last fragments to be PERSISTED")
 	fl.StringArrayVar(&o.metadata, "metadata", nil, "NAME=VALUE fragment metadata put on every fragment (repeatable)")
+	fl.StringVar(&o.acks, "acks", "", "append every acknowledgement (PERSISTED, ERROR, ...) to this file as a JSON line")
+	fl.StringArrayVar(&o.failover, "failover-endpoint-url", nil,
+		"another control-plane endpoint (a cluster's other node), used in turn after a connection fails (repeatable)")
 	return cmd
 }
 
@@ -117,16 +124,33 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		meta = append(meta, [2]string{k, v})
 	}
 
+	var control []string
+	if len(o.failover) > 0 {
+		base := aws.ToString(cfg.BaseEndpoint)
+		if base == "" {
+			return errors.New("--failover-endpoint-url needs --endpoint-url (or AWS_ENDPOINT_URL) as the first endpoint")
+		}
+		control = append([]string{base}, o.failover...)
+	}
+
+	onAck, closeAcks, err := ackLog(o.acks)
+	if err != nil {
+		return err
+	}
+	defer closeAcks()
+
 	// Sending outlives Ctrl-C: the input stops, the buffer is flushed.
 	sendCtx := context.WithoutCancel(ctx)
 	var p *producer.Producer
 	var prog *progress
 	startProducer := func(tracks []producer.Track) error {
 		p, err = producer.Start(sendCtx, producer.Config{
-			AWS:        cfg,
-			StreamName: o.stream,
-			Tracks:     tracks,
-			StartTime:  start,
+			AWS:              cfg,
+			ControlEndpoints: control,
+			OnAck:            onAck,
+			StreamName:       o.stream,
+			Tracks:           tracks,
+			StartTime:        start,
 			// A file or pipe waits for the network; live pacing drops.
 			Offline: !pace,
 			OnError: func(err error) {
@@ -187,6 +211,26 @@ func runPutMedia(ctx context.Context, s streams, af *awsFlags, o *putMediaOption
 		return srcErr
 	}
 	return closeErr
+}
+
+// ackLog opens the --acks file: onAck appends each ack to it as a JSON
+// line. Without a file onAck is nil.
+func ackLog(path string) (onAck func(producer.Ack), closeFn func(), err error) {
+	if path == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--acks: %w", err)
+	}
+	var mu sync.Mutex
+	enc := json.NewEncoder(f)
+	onAck = func(a producer.Ack) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(a)
+	}
+	return onAck, func() { mu.Lock(); defer mu.Unlock(); _ = f.Close() }, nil
 }
 
 // mediaDuration returns how long the media in a file lasts: the span of
