@@ -49,7 +49,7 @@ fuzz: ## run every Go fuzz target briefly (FUZZTIME executions each; a count, no
 # e2e/run.sh runs `npm ci`, then the tests: as root, inside a network
 # namespace holding only loopback (unshare -n), so the WebRTC tests cannot
 # touch another network; without root or unshare, directly on loopback.
-e2e: build ## end-to-end suite with the official JavaScript SDKs and Chromium (loopback-only netns when root)
+e2e: build cluster-deps ## end-to-end suite with the official JavaScript SDKs and Chromium (loopback-only netns when root)
 	OPENKVS_BIN=$(CURDIR)/$(BIN) ./e2e/run.sh
 
 bench: ## Go benchmarks (see BENCHMARKS.md for the recorded figures)

@@ -30,7 +30,9 @@ die() {
 
 mkdir -p "$state/logs" "$state/bin"
 state=$(cd "$state" && pwd)
-chmod 700 "$state"
+# Others may pass through (PostgreSQL's user reaches its directory inside);
+# the secrets and data dirs in it are private.
+chmod 711 "$state"
 
 # Every child is stopped on exit, newest first.
 pids=()
@@ -122,6 +124,7 @@ natsurl=nats://127.0.0.1:$nats_port
 # SeaweedFS: the S3 gateway and the servers behind it, every port explicit
 # (as internal/testinfra/s3test starts it), away from openkvs' 8080.
 mkdir -p "$state/s3/data"
+chmod 700 "$state/s3"
 cat >"$state/s3/s3.json" <<EOF
 {"identities":[{"name":"openkvs","credentials":[{"accessKey":"$S3_KEY","secretKey":"$S3_SECRET"}],
  "actions":["Admin","Read","Write","List","Tagging"]}]}

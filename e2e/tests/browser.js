@@ -16,6 +16,9 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
+import { KinesisVideoClient, GetSignalingChannelEndpointCommand } from '@aws-sdk/client-kinesis-video';
+import { call } from '../../internal/console/static/kvs.js';
+import { CREDENTIALS } from './server.js';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -87,5 +90,25 @@ export async function startPages() {
   return {
     url: `http://127.0.0.1:${server.address().port}`,
     close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+// viewerChannel asks the server at endpoint (plain HTTP) for what the
+// official SDK's viewer page needs to join channel: its ARN, the WSS
+// endpoint and the ICE servers (TURN credentials for clientId).
+export async function viewerChannel({ endpoint, channel, region, clientId }) {
+  const kv = new KinesisVideoClient({ region, endpoint, credentials: CREDENTIALS });
+  const arn = (await call({ endpoint, path: '/describeSignalingChannel', body: { ChannelName: channel }, region, credentials: CREDENTIALS })).ChannelInfo.ChannelARN;
+  const { ResourceEndpointList: list } = await kv.send(new GetSignalingChannelEndpointCommand({
+    ChannelARN: arn, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'VIEWER' },
+  }));
+  const ice = await call({
+    endpoint, path: '/v1/get-ice-server-config', region, credentials: CREDENTIALS,
+    body: { ChannelARN: arn, ClientId: clientId, Service: 'TURN' },
+  });
+  return {
+    channelARN: arn, region, credentials: CREDENTIALS, clientId,
+    wss: list.find((e) => e.Protocol === 'WSS').ResourceEndpoint,
+    iceServers: ice.IceServerList.map((s) => ({ urls: s.Uris, username: s.Username, credential: s.Password })),
   };
 }

@@ -12,8 +12,10 @@ export const REGION = 'us-west-2';
 
 const X264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-pix_fmt', 'yuv420p'];
 
-function producerEnv() {
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey, AWS_REGION: REGION };
+// producerEnv is the environment of our client commands: the test key,
+// no session token or profile.
+export function producerEnv(region = REGION) {
+  const env = { ...process.env, AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey, AWS_REGION: region };
   delete env.AWS_SESSION_TOKEN;
   delete env.AWS_PROFILE;
   return env;

@@ -6,10 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { KinesisVideoClient, CreateSignalingChannelCommand, GetSignalingChannelEndpointCommand } from '@aws-sdk/client-kinesis-video';
-import { call } from '../../internal/console/static/kvs.js';
+import { KinesisVideoClient, CreateSignalingChannelCommand } from '@aws-sdk/client-kinesis-video';
 import { startServer, BIN, CREDENTIALS } from './server.js';
-import { launch, startPages } from './browser.js';
+import { launch, startPages, viewerChannel } from './browser.js';
 
 const REGION = 'us-west-2';
 const FRAME_TIMEOUT = 20_000;
@@ -63,27 +62,10 @@ function masterLog() {
   return `openkvs master (exit ${master.proc.exitCode}):\n${master.out.slice(-4000)}`;
 }
 
-async function viewerChannel(clientId) {
-  const kv = new KinesisVideoClient({ region: REGION, endpoint: srv.http, credentials: CREDENTIALS });
-  const arn = (await call({ endpoint: srv.http, path: '/describeSignalingChannel', body: { ChannelName: CHANNEL }, region: REGION, credentials: CREDENTIALS })).ChannelInfo.ChannelARN;
-  const { ResourceEndpointList: list } = await kv.send(new GetSignalingChannelEndpointCommand({
-    ChannelARN: arn, SingleMasterChannelEndpointConfiguration: { Protocols: ['WSS', 'HTTPS'], Role: 'VIEWER' },
-  }));
-  const ice = await call({
-    endpoint: srv.http, path: '/v1/get-ice-server-config', region: REGION, credentials: CREDENTIALS,
-    body: { ChannelARN: arn, ClientId: clientId, Service: 'TURN' },
-  });
-  return {
-    channelARN: arn, region: REGION, credentials: CREDENTIALS, clientId,
-    wss: list.find((e) => e.Protocol === 'WSS').ResourceEndpoint,
-    iceServers: ice.IceServerList.map((s) => ({ urls: s.Uris, username: s.Username, credential: s.Password })),
-  };
-}
-
 test('official SDK viewer plays openkvs master (H.264 video, Opus audio)', { skip }, async () => {
   const viewer = await browser.page(`${pages.url}/sdk-peer.html`);
   try {
-    await viewer.evaluate((o) => window.sdkPeer.startViewer(o), await viewerChannel('sdk-viewer'));
+    await viewer.evaluate((o) => window.sdkPeer.startViewer(o), await viewerChannel({ endpoint: srv.http, channel: CHANNEL, region: REGION, clientId: 'sdk-viewer' }));
     const deadline = Date.now() + FRAME_TIMEOUT;
     let got;
     for (;;) {
