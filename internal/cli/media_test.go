@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,6 +147,27 @@ func TestPutMediaGetMedia(t *testing.T) {
 		}
 		if got := probeFrames(t, out); strings.Join(got, " ") != "h264:50" {
 			t.Errorf("GetMedia output decodes to %v", got)
+		}
+	})
+
+	t.Run("--failover-endpoint-url past a dead endpoint, --acks", func(t *testing.T) {
+		if _, stderr, code := run(t, nil, "stream", "create", "failover"); code != 0 {
+			t.Fatalf("stream create: %s", stderr)
+		}
+		dead := httptest.NewServer(http.NotFoundHandler())
+		dead.Close() // nothing listens there any more, as after a node's kill -9
+		acks := filepath.Join(t.TempDir(), "acks.jsonl")
+		_, stderr, code := run(t, nil, "put-media", "--stream", "failover", "--quiet", "--endpoint-url", dead.URL,
+			"--failover-endpoint-url", srv.HTTPURL, "--acks", acks, h264File)
+		if code != 0 || !strings.Contains(stderr, "2 fragments persisted") {
+			t.Fatalf("put-media exit %d: %s", code, stderr)
+		}
+		b, err := os.ReadFile(acks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := bytes.Count(b, []byte(`"EventType":"PERSISTED"`)); n != 2 {
+			t.Errorf("--acks file holds %d PERSISTED acks, want 2:\n%s", n, b)
 		}
 	})
 
