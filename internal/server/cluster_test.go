@@ -21,6 +21,7 @@ import (
 
 	"github.com/openkvs/openkvs/internal/awsapi"
 	"github.com/openkvs/openkvs/internal/config"
+	"github.com/openkvs/openkvs/internal/testinfra/natstest"
 	"github.com/openkvs/openkvs/internal/testinfra/pgtest"
 	"github.com/openkvs/openkvs/internal/testinfra/s3test"
 	"github.com/openkvs/openkvs/internal/testserver"
@@ -222,4 +223,95 @@ func putMedia(t *testing.T, srv *testserver.Server, stream string, media []byte)
 			t.Fatalf("PutMedia: ERROR ack %+v", ack)
 		}
 	}
+}
+
+// TestClusterPutMediaNewestWins: two nodes on one NATS bus (each with its
+// own embedded storage, the stream created on both). A PutMedia on node b
+// ends node a's connection of the stream, as a second PutMedia on one node
+// would; without --bus, nodes do not know of each other.
+func TestClusterPutMediaNewestWins(t *testing.T) {
+	ns := natstest.Start(t, natstest.Options{})
+	for _, tt := range []struct {
+		name    string
+		bus     string
+		replace bool
+	}{
+		{"bus", ns.URL(), true},
+		{"no bus", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var nodes []*testserver.Server
+			for range 2 {
+				srv := testserver.Start(t, testserver.Options{Configure: func(c *config.Config) {
+					c.TURN.Enabled = false
+					c.Bus = tt.bus
+				}})
+				if _, err := srv.KVS().CreateStream(t.Context(), &kinesisvideo.CreateStreamInput{
+					StreamName: aws.String("cam"), DataRetentionInHours: aws.Int32(1),
+				}); err != nil {
+					t.Fatal(err)
+				}
+				nodes = append(nodes, srv)
+			}
+			first, firstBody := openPutMedia(t, nodes[0], "cam")
+			second, _ := openPutMedia(t, nodes[1], "cam")
+			defer second.Close()
+			if !tt.replace {
+				// Node a's connection still takes media and acks it.
+				media, err := os.ReadFile(filepath.Join("..", "ingest", "testdata", "h264_aac.mkv"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() { _, _ = firstBody.Write(media) }()
+				acks, persisted := bufio.NewScanner(first), false
+				for !persisted && acks.Scan() {
+					persisted = bytes.Contains(acks.Bytes(), []byte(`"PERSISTED"`))
+				}
+				if !persisted {
+					t.Fatalf("node a's PutMedia ended without a bus (%v)", acks.Err())
+				}
+				return
+			}
+			ended := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(io.Discard, first)
+				ended <- err
+			}()
+			select {
+			case <-ended:
+			case <-time.After(15 * time.Second):
+				t.Fatal("node a's PutMedia goes on after a newer one on node b")
+			}
+		})
+	}
+}
+
+// openPutMedia starts a PutMedia on srv that sends nothing yet and returns
+// its response body (the acks) and the request body's writer.
+func openPutMedia(t *testing.T, srv *testserver.Server, stream string) (io.ReadCloser, io.Writer) {
+	t.Helper()
+	ctx := t.Context()
+	creds, err := srv.AWSConfig(srv.HTTPURL).Credentials.Retrieve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.HTTPURL+"/putMedia", pr)
+	req.Header.Set("x-amzn-stream-name", stream)
+	req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")
+	req.Header.Set("x-amzn-producer-start-timestamp", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, awsapi.EmptyPayloadHash, "kinesisvideo", testserver.Region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PutMedia: status %d: %s", resp.StatusCode, msg)
+	}
+	return resp.Body, pw
 }
