@@ -50,7 +50,7 @@ fuzz: ## run every Go fuzz target briefly (FUZZTIME executions each; a count, no
 # namespace holding only loopback (unshare -n), so the WebRTC tests cannot
 # touch another network; without root or unshare, directly on loopback.
 e2e: build cluster-deps ## end-to-end suite with the official JavaScript SDKs and Chromium (loopback-only netns when root)
-	OPENKVS_BIN=$(CURDIR)/$(BIN) ./e2e/run.sh
+	OPENKVS_BIN=$(CURDIR)/$(BIN) OPENKVS_WEED=$$(./scripts/seaweedfs.sh) OPENKVS_REQUIRE_CLUSTER_DEPS=1 ./e2e/run.sh
 
 bench: ## Go benchmarks (see BENCHMARKS.md for the recorded figures)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -2,13 +2,38 @@
 // NATS, SeaweedFS and real openkvs nodes on 127.0.0.1, 127.0.0.2, ...) in a
 // fresh state directory, with the e2e test key, for one test file.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { BIN, CREDENTIALS } from './server.js';
 
 const SCRIPT = resolve(import.meta.dirname, '../../scripts/cluster.sh');
+
+// missing says what the cluster lacks on this machine (PostgreSQL, or
+// SeaweedFS' weed not built yet), or '' when nothing. With
+// OPENKVS_REQUIRE_CLUSTER_DEPS set (make e2e, CI) a missing part is an
+// error instead of a reason to skip.
+export function missing() {
+  const onPath = (name) => (process.env.PATH || '').split(':').some((d) => d && existsSync(join(d, name)));
+  // under(dir, prefix, file): some dir/prefix*/file exists.
+  const under = (dir, prefix, file) => {
+    try {
+      return readdirSync(dir).some((e) => e.startsWith(prefix) && existsSync(join(dir, e, file)));
+    } catch {
+      return false;
+    }
+  };
+  let why = '';
+  if (!onPath('postgres') && !under('/usr/lib/postgresql', '', 'bin/postgres')) {
+    why = 'PostgreSQL is not installed (apt-get install postgresql, or make deps)';
+  } else if (!process.env.OPENKVS_WEED && !onPath('weed')
+    && !under(join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'openkvs'), 'weed-', 'weed')) {
+    why = "SeaweedFS' weed is not built (make cluster-deps)";
+  }
+  if (why && process.env.OPENKVS_REQUIRE_CLUSTER_DEPS) throw new Error(`cluster test: ${why}`);
+  return why;
+}
 
 // startCluster runs scripts/cluster.sh and resolves once it printed
 // "cluster: ready", with each node's URLs and pid and the CA they share.
