@@ -136,10 +136,10 @@ type Producer struct {
 	client interface {
 		Do(*http.Request) (*http.Response, error)
 	}
-	kvs    *kinesisvideo.Client
+	kvs *kinesisvideo.Client
 	// ctrl is the index of the ControlEndpoints entry in use; guarded
 	// by mu.
-	ctrl int
+	ctrl   int
 	signer *v4.Signer
 	tracks map[uint64]*trackState
 	order  []uint64 // track numbers in Config order
