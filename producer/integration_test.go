@@ -412,14 +412,8 @@ func TestIntegrationControlEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range frames {
-		if err := p.PutFrame(ctx, f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := p.Close(cctx); err != nil {
+	putAll(t, p, frames)
+	if err := closeWithin(t, p); err != nil {
 		t.Fatalf("Close: %v; stats %+v", err, p.Stats())
 	}
 	srv.Stop(t)

@@ -128,7 +128,14 @@ func startGetMedia(t *testing.T, srv *testserver.Server, body string) io.Reader 
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.HTTPURL+"/getMedia", bytes.NewReader([]byte(body)))
 	req.Header.Set("Content-Type", "application/json")
 	sum := sha256.Sum256([]byte(body))
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kinesisvideo", cfg.Region, time.Now()); err != nil {
+	return sendStreaming(t, creds, req, hex.EncodeToString(sum[:]))
+}
+
+// sendStreaming signs req (for payloadHash) and sends it; it returns the
+// body of its 200 response, closed when the test ends.
+func sendStreaming(t *testing.T, creds aws.Credentials, req *http.Request, payloadHash string) io.ReadCloser {
+	t.Helper()
+	if err := v4.NewSigner().SignHTTP(req.Context(), creds, req, payloadHash, "kinesisvideo", testserver.Region, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -138,7 +145,7 @@ func startGetMedia(t *testing.T, srv *testserver.Server, body string) io.Reader 
 	t.Cleanup(func() { resp.Body.Close() })
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GetMedia: status %d: %s", resp.StatusCode, msg)
+		t.Fatalf("%s: status %d: %s", req.URL.Path, resp.StatusCode, msg)
 	}
 	return resp.Body
 }
@@ -301,17 +308,5 @@ func openPutMedia(t *testing.T, srv *testserver.Server, stream string) (io.ReadC
 	req.Header.Set("x-amzn-stream-name", stream)
 	req.Header.Set("x-amzn-fragment-timecode-type", "RELATIVE")
 	req.Header.Set("x-amzn-producer-start-timestamp", strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10))
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, awsapi.EmptyPayloadHash, "kinesisvideo", testserver.Region, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(resp.Body)
-		t.Fatalf("PutMedia: status %d: %s", resp.StatusCode, msg)
-	}
-	return resp.Body, pw
+	return sendStreaming(t, creds, req, awsapi.EmptyPayloadHash), pw
 }
