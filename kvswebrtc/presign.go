@@ -49,7 +49,7 @@ func PresignURL(ctx context.Context, in PresignInput) (string, error) {
 	if in.Region == "" {
 		return "", errors.New("kvswebrtc: no signing region")
 	}
-	wsScheme := u.Scheme
+	var wsScheme string
 	switch u.Scheme {
 	case "wss", "https":
 		u.Scheme, wsScheme = "https", "wss"

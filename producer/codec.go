@@ -24,15 +24,6 @@ func codecOf(codecID string) h26x.Codec {
 	return 0
 }
 
-// isKeyFrame reports whether an H.264/H.265 access unit holds a key-frame
-// slice.
-func isKeyFrame(c h26x.Codec, annexB bool, data []byte) bool {
-	if annexB {
-		return h26x.IsKeyFrameAnnexB(c, data)
-	}
-	return h26x.IsKeyFrameAVCC(c, data)
-}
-
 // codecPrivate builds the AVCDecoderConfigurationRecord or
 // HEVCDecoderConfigurationRecord of an Annex-B access unit's parameter
 // sets and fills in the video size from its SPS. ok is false when the

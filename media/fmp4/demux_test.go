@@ -111,7 +111,6 @@ func (r *reader) n(k int) []byte {
 	return v
 }
 func (r *reader) u8() uint8   { return r.n(1)[0] }
-func (r *reader) u16() uint16 { return binary.BigEndian.Uint16(r.n(2)) }
 func (r *reader) u32() uint32 { return binary.BigEndian.Uint32(r.n(4)) }
 func (r *reader) u64() uint64 { return binary.BigEndian.Uint64(r.n(8)) }
 
