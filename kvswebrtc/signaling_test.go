@@ -1,7 +1,6 @@
 package kvswebrtc
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openkvs/openkvs/internal/config"
+	"github.com/openkvs/openkvs/internal/testinfra"
 	"github.com/openkvs/openkvs/internal/testserver"
 )
 
@@ -321,29 +321,11 @@ func TestSignalingConnectThrottled(t *testing.T) {
 	goRun(t, v1.Run)
 	waitFor(t, "v1 connected", up1)
 
-	var logs syncBuffer
+	var logs testinfra.Buffer
 	up2 := connected(&v2, "v2", &logs)
 	goRun(t, v2.Run)
 	waitFor(t, "v2 connected after being throttled", up2)
 	if !strings.Contains(logs.String(), "ClientLimitExceededException") {
 		t.Fatalf("v2 was never throttled; its log:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/openkvs/openkvs/internal/testinfra"
 	"github.com/openkvs/openkvs/internal/testserver"
 	"github.com/openkvs/openkvs/kvswebrtc/sample"
 )
@@ -35,7 +35,7 @@ func TestMasterViewerCommands(t *testing.T) {
 		t.Run(tt.out+tt.stdin, func(t *testing.T) {
 			webrtcEnv(t)
 			ctx, cancel := context.WithCancel(context.Background())
-			var mout, merr syncBuffer
+			var mout, merr testinfra.Buffer
 			margs := []string{"master", "cam-" + tt.codec, "--create", "--loopback-only", "--codec", tt.codec, "--stats-interval", "0"}
 			var stdin []byte
 			if tt.stdin != "" {
@@ -125,26 +125,7 @@ func webrtcEnv(t *testing.T) *testserver.Server {
 }
 
 func runCLI(args ...string) (stdout, stderr string, code int) {
-	var out, errOut syncBuffer
+	var out, errOut testinfra.Buffer
 	code = Main(args, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), code
-}
-
-// syncBuffer is a bytes.Buffer safe for the pion goroutines that may
-// still log while a command returns.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

@@ -9,7 +9,6 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -20,7 +19,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -140,7 +138,7 @@ func Start(t testing.TB) *Server {
 	}
 	srv.Endpoint = "http://127.0.0.1:" + port(6)
 
-	var logBuf syncBuffer
+	var logBuf testinfra.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout = &logBuf
@@ -208,23 +206,4 @@ func (s *Server) NewBucket(t testing.TB) string {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
 	return name
-}
-
-// syncBuffer is a bytes.Buffer safe for the writes of the server's output
-// copier and the reads of the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
