@@ -6,12 +6,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  KinesisVideoArchivedMediaClient, ListFragmentsCommand, GetHLSStreamingSessionURLCommand,
+  KinesisVideoArchivedMediaClient, GetHLSStreamingSessionURLCommand,
 } from '@aws-sdk/client-kinesis-video-archived-media';
 import { startServer, CREDENTIALS } from './server.js';
 import { launch } from './browser.js';
 import { startHlsPages, playing } from './hls-page.js';
-import { REGION, liveProducer, waitFor } from './streams-media.js';
+import { REGION, liveProducer, recentFragments, waitFor } from './streams-media.js';
 
 const STREAM = 'live-cam';
 let srv;
@@ -20,14 +20,7 @@ let pages;
 let producer;
 let media;
 
-async function fragments() {
-  const now = Date.now();
-  const out = await media.send(new ListFragmentsCommand({
-    StreamName: STREAM,
-    FragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(now - 600_000), EndTimestamp: new Date(now + 60_000) } },
-  }));
-  return out.Fragments.sort((a, b) => a.ProducerTimestamp - b.ProducerTimestamp);
-}
+const fragments = () => recentFragments(media, STREAM);
 
 before(async () => {
   srv = await startServer();

@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { ListFragmentsCommand } from '@aws-sdk/client-kinesis-video-archived-media';
 import { BIN, CREDENTIALS } from './server.js';
 
 export const REGION = 'us-west-2';
@@ -78,4 +79,16 @@ export async function waitFor(what, fn, timeout = 20_000) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+// recentFragments lists the fragments of stream whose producer time lies in
+// the last ten minutes (or the next one), oldest first, through media (a
+// KinesisVideoArchivedMediaClient).
+export async function recentFragments(media, stream) {
+  const now = Date.now();
+  const out = await media.send(new ListFragmentsCommand({
+    StreamName: stream,
+    FragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(now - 600_000), EndTimestamp: new Date(now + 60_000) } },
+  }));
+  return out.Fragments.sort((a, b) => a.ProducerTimestamp - b.ProducerTimestamp);
 }

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import {
-  KinesisVideoArchivedMediaClient, ListFragmentsCommand, GetHLSStreamingSessionURLCommand, GetDASHStreamingSessionURLCommand,
+  KinesisVideoArchivedMediaClient, GetHLSStreamingSessionURLCommand, GetDASHStreamingSessionURLCommand,
 } from '@aws-sdk/client-kinesis-video-archived-media';
 import { startServer, CREDENTIALS } from './server.js';
-import { REGION, liveProducer, waitFor } from './streams-media.js';
+import { REGION, liveProducer, recentFragments, waitFor } from './streams-media.js';
 
 const STREAM = 'players';
 const hasGst = spawnSync('gst-launch-1.0', ['--version']).status === 0;
@@ -23,14 +23,7 @@ let srv;
 let producer;
 let media;
 
-async function fragments() {
-  const now = Date.now();
-  const out = await media.send(new ListFragmentsCommand({
-    StreamName: STREAM,
-    FragmentSelector: { FragmentSelectorType: 'PRODUCER_TIMESTAMP', TimestampRange: { StartTimestamp: new Date(now - 600_000), EndTimestamp: new Date(now + 60_000) } },
-  }));
-  return out.Fragments.sort((a, b) => a.ProducerTimestamp - b.ProducerTimestamp);
-}
+const fragments = () => recentFragments(media, STREAM);
 
 before(async () => {
   srv = await startServer();
