@@ -90,8 +90,9 @@ type Config struct {
 	LiveFragments int
 	LiveBytes     int64
 	// KeepDurable is how many durable fragments per stream the buffer
-	// keeps as a read cache for this node's live readers (beyond it, they
-	// are read from the object store). Defaults to 2; negative keeps none.
+	// keeps as a read cache for this node's live readers (the others are
+	// read from the object store). Defaults to none, as in the embedded
+	// archive, so that an idle stream holds no fragment in memory.
 	KeepDurable int
 	// PollInterval is how often a reader waiting at a stream's end looks
 	// for fragments persisted by other nodes. Defaults to 100 ms.
@@ -132,9 +133,6 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LiveBytes <= 0 {
 		c.LiveBytes = 64 << 20
-	}
-	if c.KeepDurable == 0 {
-		c.KeepDurable = 2
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 100 * time.Millisecond
@@ -331,8 +329,9 @@ func (st *stream) add(l *live) {
 }
 
 // trim drops the oldest entries beyond the buffer's bounds, durable ones
-// first; entries being uploaded and the newest entry stay. Callers hold
-// mu.
+// first (they are in the index), and durable ones beyond KeepDurable;
+// entries being uploaded and the newest live-only entry (the only copy of
+// a stream without retention) stay. Callers hold mu.
 func (st *stream) trim(cfg Config) {
 	var total int64
 	durable := 0
@@ -344,9 +343,11 @@ func (st *stream) trim(cfg Config) {
 	}
 	over := func() bool { return len(st.ring) > cfg.LiveFragments || total > cfg.LiveBytes }
 	for _, durableOnly := range []bool{true, false} {
-		for j := 0; j < len(st.ring)-1; {
+		for j := 0; j < len(st.ring); {
 			e := st.ring[j]
-			drop := !e.pending && (!durableOnly || e.durable) && (over() || (e.durable && durable > max(cfg.KeepDurable, 0)))
+			newestLive := j == len(st.ring)-1 && !e.durable
+			drop := !e.pending && !newestLive && (!durableOnly || e.durable) &&
+				(over() || (e.durable && durable > max(cfg.KeepDurable, 0)))
 			if !drop {
 				j++
 				continue
