@@ -72,6 +72,7 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("Batching", func(t *testing.T) { testBatching(t, fsEnv(t)) })
 	t.Run("PersistedOnlyAfterObjectStore", func(t *testing.T) { testStoreFailure(t, fsEnv(t)) })
 	t.Run("DeleteDuringUpload", func(t *testing.T) { testDeleteDuringUpload(t, fsEnv(t)) })
+	t.Run("LiveFanOut", func(t *testing.T) { testLiveFanOut(t, fsEnv(t)) })
 	t.Run("UpgradeFromFirstLayout", func(t *testing.T) { testUpgrade(t, fsEnv(t)) })
 	t.Run("NumbersNotReusedAfterDelete", func(t *testing.T) { testNotReused(t, fsEnv(t)) })
 }
