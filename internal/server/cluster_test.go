@@ -32,27 +32,7 @@ import (
 // reach a GetMedia reader on node b that was waiting for them, are listed
 // by node b and read back from it byte for byte.
 func TestClusterArchiveSharedByNodes(t *testing.T) {
-	dsn := pgtest.Start(t)
-	s3srv := s3test.Start(t)
-	bucket := s3srv.NewBucket(t)
-	var creds []string
-	shared := func(c *config.Config) {
-		c.Storage = config.StorageConfig{
-			Catalog: dsn,
-			Archive: "s3://" + bucket + "/kvs",
-			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
-		}
-		if creds != nil {
-			c.Credentials = creds
-		}
-	}
-	a := testserver.Start(t, testserver.Options{Configure: shared})
-	ak, err := a.AWSConfig(a.HTTPURL).Credentials.Retrieve(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds = []string{ak.AccessKeyID + ":" + ak.SecretAccessKey}
-	b := testserver.Start(t, testserver.Options{Configure: shared})
+	a, b := twoNodes(t, "kvs", nil)
 
 	ctx := context.Background()
 	if _, err := a.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("cam"), DataRetentionInHours: aws.Int32(2)}); err != nil {
@@ -118,30 +98,11 @@ func TestClusterArchiveSharedByNodes(t *testing.T) {
 // retention is never stored, so a GetMedia reader on node b can only get
 // node a's fragments over the bus.
 func TestClusterLiveFanOut(t *testing.T) {
-	dsn := pgtest.Start(t)
-	s3srv := s3test.Start(t)
 	nats := natstest.Start(t, natstest.Options{})
-	bucket := s3srv.NewBucket(t)
-	var creds []string
-	shared := func(c *config.Config) {
-		c.Storage = config.StorageConfig{
-			Catalog: dsn,
-			Archive: "s3://" + bucket,
-			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
-		}
+	a, b := twoNodes(t, "", func(c *config.Config) {
 		c.Bus = nats.URL()
 		c.TURN.Enabled = false
-		if creds != nil {
-			c.Credentials = creds
-		}
-	}
-	a := testserver.Start(t, testserver.Options{Configure: shared})
-	ak, err := a.AWSConfig(a.HTTPURL).Credentials.Retrieve(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds = []string{ak.AccessKeyID + ":" + ak.SecretAccessKey}
-	b := testserver.Start(t, testserver.Options{Configure: shared})
+	})
 	if _, err := a.KVS().CreateStream(context.Background(), &kinesisvideo.CreateStreamInput{StreamName: aws.String("live")}); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +134,40 @@ func TestClusterLiveFanOut(t *testing.T) {
 		}
 		seen = append(seen, buf[:k]...)
 	}
+}
+
+// twoNodes starts two servers on one PostgreSQL catalog and one SeaweedFS
+// bucket (fragments under prefix), with the same credentials; edit, when
+// set, changes both configurations further.
+func twoNodes(t *testing.T, prefix string, edit func(*config.Config)) (a, b *testserver.Server) {
+	t.Helper()
+	dsn := pgtest.Start(t)
+	s3srv := s3test.Start(t)
+	archive := "s3://" + s3srv.NewBucket(t)
+	if prefix != "" {
+		archive += "/" + prefix
+	}
+	var creds []string
+	shared := func(c *config.Config) {
+		c.Storage = config.StorageConfig{
+			Catalog: dsn,
+			Archive: archive,
+			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
+		}
+		if creds != nil {
+			c.Credentials = creds
+		}
+		if edit != nil {
+			edit(c)
+		}
+	}
+	a = testserver.Start(t, testserver.Options{Configure: shared})
+	ak, err := a.AWSConfig(a.HTTPURL).Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds = []string{ak.AccessKeyID + ":" + ak.SecretAccessKey}
+	return a, testserver.Start(t, testserver.Options{Configure: shared})
 }
 
 // startGetMedia starts a GetMedia request on srv and returns its body,
