@@ -54,6 +54,8 @@ package objarchive
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +65,7 @@ import (
 
 	"github.com/openkvs/openkvs/internal/archive"
 	"github.com/openkvs/openkvs/internal/blob"
+	"github.com/openkvs/openkvs/internal/bus"
 )
 
 // ErrNumberBehind is returned (wrapped, through Put's channel) for a
@@ -90,8 +93,9 @@ type Config struct {
 	LiveFragments int
 	LiveBytes     int64
 	// KeepDurable is how many durable fragments per stream the buffer
-	// keeps as a read cache for this node's live readers (beyond it, they
-	// are read from the object store). Defaults to 2; negative keeps none.
+	// keeps as a read cache for this node's live readers (the others are
+	// read from the object store). Defaults to none, as in the embedded
+	// archive, so that an idle stream holds no fragment in memory.
 	KeepDurable int
 	// PollInterval is how often a reader waiting at a stream's end looks
 	// for fragments persisted by other nodes. Defaults to 100 ms.
@@ -102,6 +106,10 @@ type Config struct {
 	// UploadTimeout bounds one object write plus its index commit.
 	// Defaults to 30 s.
 	UploadTimeout time.Duration
+	// Bus, when set, carries received fragments to the other nodes' live
+	// buffers (fanout.go), so that their live readers need not wait for
+	// the object store and the index.
+	Bus bus.Bus
 	// Retention tells the sweeper a stream's retention period; ok=false
 	// means the stream no longer exists and its data is deleted. Nil keeps
 	// everything.
@@ -133,9 +141,6 @@ func (c *Config) setDefaults() error {
 	if c.LiveBytes <= 0 {
 		c.LiveBytes = 64 << 20
 	}
-	if c.KeepDurable == 0 {
-		c.KeepDurable = 2
-	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 100 * time.Millisecond
 	}
@@ -166,7 +171,8 @@ type Archive struct {
 	headers headerCache
 	uploads sync.WaitGroup
 	stop    chan struct{}
-	swept   chan struct{}
+	loops   sync.WaitGroup // sweeper, follow janitor
+	origin  uint64         // tells this node's live messages from others'
 }
 
 // stream is this node's state of one stream.
@@ -180,6 +186,10 @@ type stream struct {
 	busy   bool          // an upload worker runs
 	idle   chan struct{} // closed when that worker ends
 	gone   bool          // deleted
+
+	lastPut  archive.Number   // the last fragment this node received (fanout.go)
+	sub      bus.Subscription // to other nodes' live fragments, while read
+	lastRead time.Time        // of a reader waiting here, for the janitor
 }
 
 // live is a fragment in the live buffer.
@@ -192,6 +202,10 @@ type live struct {
 	cluster []byte
 	pending bool // being uploaded
 	durable bool // uploaded and indexed
+
+	remote bool           // received by another node, heard on the bus
+	prev   archive.Number // for remote: what that node received before
+	at     time.Time      // for remote: when it was heard
 }
 
 // pending is a fragment waiting for its upload.
@@ -220,14 +234,15 @@ func Open(ctx context.Context, cfg Config) (*Archive, error) {
 		numbers: numberer{node: node},
 		streams: make(map[string]*stream),
 		stop:    make(chan struct{}),
-		swept:   make(chan struct{}),
+		origin:  randomOrigin(),
 	}
 	a.numbers.observe(last)
 	a.log.Info("cluster archive opened", "node", node)
 	if cfg.SweepInterval > 0 {
-		go a.sweepLoop()
-	} else {
-		close(a.swept)
+		a.loops.Go(a.sweepLoop)
+	}
+	if cfg.Bus != nil {
+		a.loops.Go(a.followLoop)
 	}
 	return a, nil
 }
@@ -243,7 +258,16 @@ func (a *Archive) Close() error {
 	a.closed = true
 	a.mu.Unlock()
 	close(a.stop)
-	<-a.swept
+	a.loops.Wait()
+	a.mu.Lock()
+	streams := make([]*stream, 0, len(a.streams))
+	for _, st := range a.streams {
+		streams = append(streams, st)
+	}
+	a.mu.Unlock()
+	for _, st := range streams {
+		st.unfollow()
+	}
 	a.uploads.Wait()
 	a.idx.close()
 	return nil
@@ -311,6 +335,7 @@ func (a *Archive) Put(name string, f *archive.Fragment, cluster []byte, durable 
 	st.add(l)
 	st.trim(a.cfg)
 	st.wake()
+	a.publish(st, &c, l.cluster)
 	if !durable {
 		return nil, nil
 	}
@@ -331,8 +356,9 @@ func (st *stream) add(l *live) {
 }
 
 // trim drops the oldest entries beyond the buffer's bounds, durable ones
-// first; entries being uploaded and the newest entry stay. Callers hold
-// mu.
+// first (they are in the index), and durable ones beyond KeepDurable;
+// entries being uploaded and the newest live-only entry (the only copy of
+// a stream without retention) stay. Callers hold mu.
 func (st *stream) trim(cfg Config) {
 	var total int64
 	durable := 0
@@ -344,9 +370,11 @@ func (st *stream) trim(cfg Config) {
 	}
 	over := func() bool { return len(st.ring) > cfg.LiveFragments || total > cfg.LiveBytes }
 	for _, durableOnly := range []bool{true, false} {
-		for j := 0; j < len(st.ring)-1; {
+		for j := 0; j < len(st.ring); {
 			e := st.ring[j]
-			drop := !e.pending && (!durableOnly || e.durable) && (over() || (e.durable && durable > max(cfg.KeepDurable, 0)))
+			newestLive := j == len(st.ring)-1 && !e.durable && !e.remote
+			drop := !e.pending && !newestLive && (!durableOnly || e.durable) &&
+				(over() || (e.durable && durable > max(cfg.KeepDurable, 0)))
 			if !drop {
 				j++
 				continue
@@ -506,4 +534,11 @@ func (c *headerCache) get(scale uint64, tracks []byte) *archive.Header {
 	h := &archive.Header{TimecodeScale: scale, Tracks: tracks}
 	c.m[key] = h
 	return h
+}
+
+// randomOrigin returns a random id for this Archive's live messages.
+func randomOrigin() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
 }

@@ -72,6 +72,7 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("Batching", func(t *testing.T) { testBatching(t, fsEnv(t)) })
 	t.Run("PersistedOnlyAfterObjectStore", func(t *testing.T) { testStoreFailure(t, fsEnv(t)) })
 	t.Run("DeleteDuringUpload", func(t *testing.T) { testDeleteDuringUpload(t, fsEnv(t)) })
+	t.Run("LiveFanOut", func(t *testing.T) { testLiveFanOut(t, fsEnv(t)) })
 	t.Run("UpgradeFromFirstLayout", func(t *testing.T) { testUpgrade(t, fsEnv(t)) })
 	t.Run("NumbersNotReusedAfterDelete", func(t *testing.T) { testNotReused(t, fsEnv(t)) })
 }
@@ -249,8 +250,9 @@ func testStoreFailure(t *testing.T, e env) {
 	}
 }
 
-// TestTrim checks the bounds of the live buffer: durable entries beyond
-// KeepDurable go first, entries being uploaded stay, the newest stays.
+// TestTrim checks the bounds of the live buffer: durable entries go first
+// and beyond KeepDurable, entries being uploaded stay, and so does the
+// newest live-only one.
 func TestTrim(t *testing.T) {
 	mk := func(states string) *stream {
 		st := &stream{}
@@ -285,11 +287,14 @@ func TestTrim(t *testing.T) {
 		cfg      Config
 	}{
 		{"dddpp", "ddpp", Config{LiveFragments: 16, LiveBytes: 1000, KeepDurable: 2}},
-		{"dddpp", "pp", Config{LiveFragments: 16, LiveBytes: 1000, KeepDurable: -1}},
+		{"dddpp", "pp", Config{LiveFragments: 16, LiveBytes: 1000}},
 		{"lllll", "lll", Config{LiveFragments: 3, LiveBytes: 1000, KeepDurable: 2}},
 		{"ppppp", "ppppp", Config{LiveFragments: 2, LiveBytes: 10, KeepDurable: 2}},
 		{"ldlpl", "lpl", Config{LiveFragments: 3, LiveBytes: 1000, KeepDurable: 2}},
-		{"ld", "d", Config{LiveFragments: 1, LiveBytes: 1000, KeepDurable: 2}},
+		{"ld", "l", Config{LiveFragments: 1, LiveBytes: 1000, KeepDurable: 2}},
+		{"d", "", Config{LiveFragments: 16, LiveBytes: 1000}},
+		{"pd", "p", Config{LiveFragments: 16, LiveBytes: 1000}},
+		{"l", "l", Config{LiveFragments: 1, LiveBytes: 5}},
 		{"lll", "l", Config{LiveFragments: 16, LiveBytes: 15, KeepDurable: 2}},
 	}
 	for _, tc := range tests {

@@ -46,16 +46,28 @@ func first(fs []*archive.Fragment) *archive.Fragment {
 }
 
 // ringAfter returns the first fragment of this node's buffer after n that
-// is not durable (durable ones are read from the index), or nil. Callers
-// hold st.mu.
-func (st *stream) ringAfter(n archive.Number) *archive.Fragment {
+// is not durable (durable ones are read from the index), or nil. A
+// fragment heard from another node is returned only to a reader that has
+// read the one before it (its prev), or once gapWait passed without prev
+// showing up, so that a lost bus message never makes a reader skip a
+// fragment still on its way to the index. Callers hold st.mu.
+func (st *stream) ringAfter(n archive.Number, now time.Time) *archive.Fragment {
 	for _, l := range st.ring {
-		if !l.durable && n.Less(l.f.Number) {
-			return l.f
+		if l.durable || !n.Less(l.f.Number) {
+			continue
 		}
+		if l.remote && n.Less(l.prev) && now.Sub(l.at) < gapWait {
+			return nil
+		}
+		return l.f
 	}
 	return nil
 }
+
+// gapWait is how long a reader waits for a fragment it missed on the bus
+// to reach the index before going on without it (for a stream without
+// retention it never will).
+const gapWait = 2 * time.Second
 
 // earlier returns the one of x and y with the smaller number (either may
 // be nil).
@@ -80,10 +92,11 @@ func (a *Archive) Next(stream string, n archive.Number) (*archive.Fragment, <-ch
 	if err != nil {
 		return nil, nil, err
 	}
+	a.follow(st)
 	// The buffer first: a fragment that becomes durable meanwhile is then
 	// found by the query.
 	st.mu.Lock()
-	l := st.ringAfter(n)
+	l := st.ringAfter(n, a.cfg.Now())
 	st.mu.Unlock()
 	fs, err := a.query(stream, `(millis, seq) > ($2, $3) ORDER BY millis, seq LIMIT 1`, int64(n.Millis), int64(n.Seq))
 	if err != nil {
@@ -94,7 +107,7 @@ func (a *Archive) Next(stream string, n archive.Number) (*archive.Fragment, <-ch
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if l := st.ringAfter(n); l != nil {
+	if l := st.ringAfter(n, a.cfg.Now()); l != nil {
 		return l, nil, nil // arrived during the query
 	}
 	if st.poll == nil {

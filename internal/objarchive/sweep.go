@@ -7,7 +7,6 @@ import (
 )
 
 func (a *Archive) sweepLoop() {
-	defer close(a.swept)
 	t := time.NewTicker(a.cfg.SweepInterval)
 	defer t.Stop()
 	for {
@@ -124,6 +123,7 @@ func (a *Archive) DeleteStream(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if st, err := a.stream(name, false); err == nil && st != nil {
+		st.unfollow()
 		st.mu.Lock()
 		st.gone = true
 		st.ring = nil

@@ -32,27 +32,7 @@ import (
 // reach a GetMedia reader on node b that was waiting for them, are listed
 // by node b and read back from it byte for byte.
 func TestClusterArchiveSharedByNodes(t *testing.T) {
-	dsn := pgtest.Start(t)
-	s3srv := s3test.Start(t)
-	bucket := s3srv.NewBucket(t)
-	var creds []string
-	shared := func(c *config.Config) {
-		c.Storage = config.StorageConfig{
-			Catalog: dsn,
-			Archive: "s3://" + bucket + "/kvs",
-			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
-		}
-		if creds != nil {
-			c.Credentials = creds
-		}
-	}
-	a := testserver.Start(t, testserver.Options{Configure: shared})
-	ak, err := a.AWSConfig(a.HTTPURL).Credentials.Retrieve(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds = []string{ak.AccessKeyID + ":" + ak.SecretAccessKey}
-	b := testserver.Start(t, testserver.Options{Configure: shared})
+	a, b := twoNodes(t, "kvs", nil)
 
 	ctx := context.Background()
 	if _, err := a.KVS().CreateStream(ctx, &kinesisvideo.CreateStreamInput{StreamName: aws.String("cam"), DataRetentionInHours: aws.Int32(2)}); err != nil {
@@ -65,7 +45,7 @@ func TestClusterArchiveSharedByNodes(t *testing.T) {
 	// A GetMedia reader on node b waits at the (empty) stream's start
 	// and follows what node a persists.
 	follow := startGetMedia(t, b, `{"StreamName":"cam","StartSelector":{"StartSelectorType":"EARLIEST"}}`)
-	persisted := putMedia(t, a, "cam", media)
+	_, persisted := putMedia(t, a, "cam", media)
 	if len(persisted) == 0 {
 		t.Fatal("no fragment PERSISTED")
 	}
@@ -112,6 +92,82 @@ func TestClusterArchiveSharedByNodes(t *testing.T) {
 	if len(fromB) == 0 || !bytes.Equal(fromA, fromB) {
 		t.Fatalf("GetMediaForFragmentList: node b returned %d bytes, node a %d; they differ", len(fromB), len(fromA))
 	}
+}
+
+// TestClusterLiveFanOut: two nodes on one NATS server; a stream without
+// retention is never stored, so a GetMedia reader on node b can only get
+// node a's fragments over the bus.
+func TestClusterLiveFanOut(t *testing.T) {
+	nats := natstest.Start(t, natstest.Options{})
+	a, b := twoNodes(t, "", func(c *config.Config) {
+		c.Bus = nats.URL()
+		c.TURN.Enabled = false
+	})
+	if _, err := a.KVS().CreateStream(context.Background(), &kinesisvideo.CreateStreamInput{StreamName: aws.String("live")}); err != nil {
+		t.Fatal(err)
+	}
+	media, err := os.ReadFile(filepath.Join("..", "ingest", "testdata", "h264_aac.mkv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow := startGetMedia(t, b, `{"StreamName":"live","StartSelector":{"StartSelectorType":"NOW"}}`)
+	// Node b hears the stream once its reader subscribed: wait for the
+	// subscription on the NATS server (polled, bounded).
+	deadline := time.Now().Add(10 * time.Second)
+	for !nats.GlobalAccount().SubscriptionInterest("okvs.live.live") {
+		if time.Now().After(deadline) {
+			t.Fatal("node b's GetMedia does not follow the stream on the bus")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	received, persisted := putMedia(t, a, "live", media)
+	if len(persisted) != 0 || len(received) == 0 {
+		t.Fatalf("stream without retention: %d RECEIVED, %d PERSISTED", len(received), len(persisted))
+	}
+	var seen []byte
+	buf := make([]byte, 64<<10)
+	last := received[len(received)-1]
+	for !bytes.Contains(seen, []byte(last)) {
+		k, err := follow.Read(buf)
+		if err != nil {
+			t.Fatalf("GetMedia on node b ended before node a's last fragment %s: %v", last, err)
+		}
+		seen = append(seen, buf[:k]...)
+	}
+}
+
+// twoNodes starts two servers on one PostgreSQL catalog and one SeaweedFS
+// bucket (fragments under prefix), with the same credentials; edit, when
+// set, changes both configurations further.
+func twoNodes(t *testing.T, prefix string, edit func(*config.Config)) (a, b *testserver.Server) {
+	t.Helper()
+	dsn := pgtest.Start(t)
+	s3srv := s3test.Start(t)
+	archive := "s3://" + s3srv.NewBucket(t)
+	if prefix != "" {
+		archive += "/" + prefix
+	}
+	var creds []string
+	shared := func(c *config.Config) {
+		c.Storage = config.StorageConfig{
+			Catalog: dsn,
+			Archive: archive,
+			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
+		}
+		if creds != nil {
+			c.Credentials = creds
+		}
+		if edit != nil {
+			edit(c)
+		}
+	}
+	a = testserver.Start(t, testserver.Options{Configure: shared})
+	ak, err := a.AWSConfig(a.HTTPURL).Credentials.Retrieve(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds = []string{ak.AccessKeyID + ":" + ak.SecretAccessKey}
+	return a, testserver.Start(t, testserver.Options{Configure: shared})
 }
 
 // startGetMedia starts a GetMedia request on srv and returns its body,
@@ -183,8 +239,8 @@ func signedPost(t *testing.T, srv *testserver.Server, path, body string) []byte 
 
 // putMedia sends an MKV file to srv with PutMedia (relative timecodes,
 // dated so that it ends now) and returns the numbers of the fragments
-// acknowledged PERSISTED.
-func putMedia(t *testing.T, srv *testserver.Server, stream string, media []byte) []string {
+// acknowledged RECEIVED and PERSISTED.
+func putMedia(t *testing.T, srv *testserver.Server, stream string, media []byte) (received, persisted []string) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := srv.AWSConfig(srv.HTTPURL)
@@ -209,7 +265,6 @@ func putMedia(t *testing.T, srv *testserver.Server, stream string, media []byte)
 		msg, _ := io.ReadAll(resp.Body)
 		t.Fatalf("PutMedia: status %d: %s", resp.StatusCode, msg)
 	}
-	var persisted []string
 	dec := json.NewDecoder(bufio.NewReader(resp.Body))
 	for {
 		var ack struct {
@@ -219,11 +274,13 @@ func putMedia(t *testing.T, srv *testserver.Server, stream string, media []byte)
 		}
 		if err := dec.Decode(&ack); err != nil {
 			if err == io.EOF {
-				return persisted
+				return received, persisted
 			}
 			t.Fatalf("PutMedia acks: %v", err)
 		}
 		switch ack.EventType {
+		case "RECEIVED":
+			received = append(received, ack.FragmentNumber)
 		case "PERSISTED":
 			persisted = append(persisted, ack.FragmentNumber)
 		case "ERROR":

@@ -87,6 +87,7 @@ func (s *Server) openArchive() (mediaArchive, error) {
 		Now:       s.now,
 		Logger:    log,
 		Retention: s.streamRetention,
+		Bus:       s.clusterBus, // live fragments to the other nodes' readers
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fragment index: %w", err)
