@@ -22,7 +22,8 @@ install: ## install openkvs on your PATH ($$GOBIN, default ~/go/bin)
 
 test: deps fmt-check vet build unit fuzz e2e ## everything CI runs: deps, gofmt, vet, race tests, brief fuzzing, end-to-end suite
 
-deps: ## install what the tests need (Debian packages, npm packages) when missing
+deps: ## install what the tests need (Debian packages, npm packages) when missing; SeaweedFS builds meanwhile
+	./scripts/seaweedfs.sh --background
 	./scripts/deps.sh
 
 fmt-check: ## fail if gofmt would change a file
