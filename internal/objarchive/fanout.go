@@ -12,7 +12,7 @@ import (
 
 // Live fan-out: the node that receives a fragment publishes it on the bus
 // (subject liveSubject(stream)) as soon as it has it, before it is
-// durable; a node with readers of the stream subscribes and puts what it
+// durable, while another node follows the stream (interest.go); a node with readers of the stream subscribes and puts what it
 // hears into its live buffer, so that its GetMedia and HLS/DASH LIVE
 // readers follow a producer connected to another node without waiting for
 // the object store and the index. Delivery is at most once: a message lost
@@ -125,8 +125,8 @@ func decodeLive(data []byte, headers *headerCache) (*liveMsg, error) {
 func (a *Archive) publish(st *stream, f *archive.Fragment, cluster []byte) {
 	prev := st.lastPut
 	st.lastPut = f.Number
-	if a.cfg.Bus == nil {
-		return
+	if a.cfg.Bus == nil || !a.interest.wanted(st.name, a.cfg.Now()) {
+		return // no other node reads the stream (interest.go)
 	}
 	data := encodeLive(&liveMsg{origin: a.origin, stream: st.name, f: *f, prev: prev, cluster: cluster})
 	if len(data) > a.cfg.Bus.MaxPayload() {
@@ -164,6 +164,7 @@ func (a *Archive) follow(st *stream) {
 	}
 	st.sub = sub
 	st.mu.Unlock()
+	a.announce(kindWant, []string{st.name})
 }
 
 // receive puts another node's fragment into this node's live buffer.
@@ -191,14 +192,9 @@ func (a *Archive) receive(st *stream, data []byte) {
 // unfollowIdle ends the subscriptions of streams no reader waited on for
 // followIdle, and drops what they brought.
 func (a *Archive) unfollowIdle() {
-	a.mu.Lock()
-	streams := make([]*stream, 0, len(a.streams))
-	for _, st := range a.streams {
-		streams = append(streams, st)
-	}
-	a.mu.Unlock()
 	now := a.cfg.Now()
-	for _, st := range streams {
+	var left []string
+	for _, st := range a.streamList() {
 		st.mu.Lock()
 		var sub bus.Subscription
 		if st.sub != nil && now.Sub(st.lastRead) > followIdle {
@@ -215,24 +211,31 @@ func (a *Archive) unfollowIdle() {
 		st.mu.Unlock()
 		if sub != nil {
 			_ = sub.Unsubscribe()
+			left = append(left, st.name)
 		}
+	}
+	if len(left) > 0 {
+		a.announce(kindWithdraw, left)
 	}
 }
 
-// unfollow ends the stream's subscription (Close, DeleteStream).
-func (st *stream) unfollow() {
+// unfollow ends the stream's subscription (Close, DeleteStream) and tells
+// the publishers.
+func (a *Archive) unfollow(st *stream) {
 	st.mu.Lock()
 	sub := st.sub
 	st.sub = nil
 	st.mu.Unlock()
 	if sub != nil {
 		_ = sub.Unsubscribe()
+		a.announce(kindWithdraw, []string{st.name})
 	}
 }
 
-// followLoop runs unfollowIdle now and then.
+// followLoop ends idle subscriptions and announces the others, every
+// interestEvery.
 func (a *Archive) followLoop() {
-	t := time.NewTicker(followIdle / 2)
+	t := time.NewTicker(interestEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -240,6 +243,7 @@ func (a *Archive) followLoop() {
 			return
 		case <-t.C:
 			a.unfollowIdle()
+			a.announceFollowed()
 		}
 	}
 }

@@ -65,7 +65,11 @@ func liveLatency(b *testing.B, na, reader *Archive, stream string) {
 	} else if l != nil {
 		start = l.Number
 	}
-	_, _, _ = reader.Next(stream, start)
+	if reader == na {
+		_, _, _ = reader.Next(stream, start)
+	} else {
+		waitInterest(b, na, reader, stream) // a publishes to b from now on
+	}
 	wg.Go(func() {
 		after := start
 		for {

@@ -84,6 +84,7 @@ func testLiveFanOut(t *testing.T, e env) {
 	if err != nil || f != nil {
 		t.Fatalf("Next on b before anything is durable: %v, %v", f, err)
 	}
+	waitInterest(t, a, b, "cam") // and a publishes to it
 	f2, done2 := put(2) // heard by b, but f1 before it is missing
 	select {            // woken by what it heard
 	case <-wait:

@@ -173,6 +173,9 @@ type Archive struct {
 	stop    chan struct{}
 	loops   sync.WaitGroup // sweeper, follow janitor
 	origin  uint64         // tells this node's live messages from others'
+
+	interest interestSet      // streams other nodes follow (interest.go)
+	wantSub  bus.Subscription // to their announcements
 }
 
 // stream is this node's state of one stream.
@@ -242,6 +245,12 @@ func Open(ctx context.Context, cfg Config) (*Archive, error) {
 		a.loops.Go(a.sweepLoop)
 	}
 	if cfg.Bus != nil {
+		if err := a.watchInterest(ctx); err != nil {
+			close(a.stop)
+			a.loops.Wait()
+			idx.close()
+			return nil, fmt.Errorf("objarchive: watch live readers: %w", err)
+		}
 		a.loops.Go(a.followLoop)
 	}
 	return a, nil
@@ -259,14 +268,11 @@ func (a *Archive) Close() error {
 	a.mu.Unlock()
 	close(a.stop)
 	a.loops.Wait()
-	a.mu.Lock()
-	streams := make([]*stream, 0, len(a.streams))
-	for _, st := range a.streams {
-		streams = append(streams, st)
+	if a.wantSub != nil {
+		_ = a.wantSub.Unsubscribe()
 	}
-	a.mu.Unlock()
-	for _, st := range streams {
-		st.unfollow()
+	for _, st := range a.streamList() {
+		a.unfollow(st)
 	}
 	a.uploads.Wait()
 	a.idx.close()
@@ -286,6 +292,17 @@ func (a *Archive) stream(name string, create bool) (*stream, error) {
 		a.streams[name] = st
 	}
 	return st, nil
+}
+
+// streamList returns this node's streams.
+func (a *Archive) streamList() []*stream {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	streams := make([]*stream, 0, len(a.streams))
+	for _, st := range a.streams {
+		streams = append(streams, st)
+	}
+	return streams
 }
 
 // NewNumber returns a fresh fragment number (see the package

@@ -73,6 +73,9 @@ func TestOnPostgres(t *testing.T) {
 	t.Run("PersistedOnlyAfterObjectStore", func(t *testing.T) { testStoreFailure(t, fsEnv(t)) })
 	t.Run("DeleteDuringUpload", func(t *testing.T) { testDeleteDuringUpload(t, fsEnv(t)) })
 	t.Run("LiveFanOut", func(t *testing.T) { testLiveFanOut(t, fsEnv(t)) })
+	t.Run("PublishOnlyWhenFollowed", func(t *testing.T) { testPublishOnlyWhenFollowed(t, fsEnv(t)) })
+	t.Run("InterestProbe", func(t *testing.T) { testProbe(t, fsEnv(t)) })
+	t.Run("ForgetStream", func(t *testing.T) { testForgetStream(t, fsEnv(t)) })
 	t.Run("UpgradeFromFirstLayout", func(t *testing.T) { testUpgrade(t, fsEnv(t)) })
 	t.Run("NumbersNotReusedAfterDelete", func(t *testing.T) { testNotReused(t, fsEnv(t)) })
 }

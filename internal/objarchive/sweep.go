@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/openkvs/openkvs/internal/archive"
 )
 
 func (a *Archive) sweepLoop() {
@@ -115,38 +117,17 @@ func (a *Archive) deleteRows(ctx context.Context, stream, where string, args ...
 // DeleteStream deletes every fragment of the stream: index rows, objects
 // (also any left unindexed by a node that died between writing an object
 // and indexing it) and this node's buffer, after this node's upload under
-// way ended. Writers still running get archive.ErrStreamDeleted. An upload
-// of another node that ends after the deletion leaves rows that the
+// way ended. Writers still running get archive.ErrStreamDeleted. The other
+// nodes are told by the caller (the server, over the bus) and call
+// ForgetStream; an upload of another node that ends after the deletion and
+// that node's ForgetStream missed (a lost message) leaves rows that the
 // sweeper of any node deletes once it finds the stream gone from the
 // catalog.
 func (a *Archive) DeleteStream(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if st, err := a.stream(name, false); err == nil && st != nil {
-		st.unfollow()
-		st.mu.Lock()
-		st.gone = true
-		st.ring = nil
-		st.wake()
-		var idle chan struct{}
-		if st.busy {
-			idle = st.idle
-		}
-		st.mu.Unlock()
-		a.mu.Lock()
-		if a.streams[name] == st {
-			delete(a.streams, name)
-		}
-		a.mu.Unlock()
-		// An upload under way would index its fragments after the
-		// rows are deleted: wait for it (later ones fail).
-		if idle != nil {
-			select {
-			case <-idle:
-			case <-ctx.Done():
-				return fmt.Errorf("objarchive: delete %s: waiting for its upload: %w", name, ctx.Err())
-			}
-		}
+	if _, err := a.drop(ctx, name); err != nil {
+		return err
 	}
 	if err := a.deleteRows(ctx, name, `true`); err != nil {
 		return err
@@ -161,4 +142,61 @@ func (a *Archive) DeleteStream(name string) error {
 		}
 	}
 	return nil
+}
+
+// ForgetStream is this node's part of a DeleteStream that another node
+// made (which deleted the stream's rows and objects): like DeleteStream on
+// one node, it ends this node's writers of the stream (their Put and
+// upload get archive.ErrStreamDeleted), wakes its readers, drops its
+// buffer (with the fragments heard from other nodes) and its bus
+// subscriptions, waits for its upload under way, and deletes the rows
+// that upload indexed after the other node's deletion. Only fragments
+// this node numbered up to the last one it received are deleted, so a
+// stream created again meanwhile under the same name keeps the fragments
+// other nodes received for it.
+func (a *Archive) ForgetStream(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	last, err := a.drop(ctx, name)
+	if err != nil || last == (archive.Number{}) {
+		return err
+	}
+	return a.deleteRows(ctx, name, `seq & $2 = $3 AND (millis, seq) <= ($4, $5)`,
+		int64(1<<nodeBits-1), int64(a.numbers.node), int64(last.Millis), int64(last.Seq))
+}
+
+// drop ends this node's state of stream name (see DeleteStream) once its
+// upload under way ended, and returns the number of the last fragment
+// this node received for it (zero if none).
+func (a *Archive) drop(ctx context.Context, name string) (archive.Number, error) {
+	st, err := a.stream(name, false)
+	if err != nil || st == nil {
+		return archive.Number{}, nil
+	}
+	a.unfollow(st)
+	st.mu.Lock()
+	st.gone = true
+	st.ring = nil
+	st.wake()
+	var idle chan struct{}
+	if st.busy {
+		idle = st.idle
+	}
+	last := st.lastPut
+	st.mu.Unlock()
+	a.mu.Lock()
+	if a.streams[name] == st {
+		delete(a.streams, name)
+	}
+	a.mu.Unlock()
+	// An upload under way would index its fragments after the rows are
+	// deleted: wait for it (later ones fail).
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return last, fmt.Errorf("objarchive: delete %s: waiting for its upload: %w", name, ctx.Err())
+		}
+	}
+	return last, nil
 }
