@@ -40,5 +40,6 @@ func (s *Server) buildIngest(arch ingest.Archive) ([]awsapi.Operation, error) {
 	s.onStreamDeleted = append(s.onStreamDeleted, func(_ context.Context, st *catalog.Stream) {
 		svc.CloseStream(st.Name)
 	})
+	s.onStreamDeletedElsewhere = append(s.onStreamDeletedElsewhere, svc.CloseStream)
 	return svc.Operations(), nil
 }

@@ -30,8 +30,18 @@ func (s *Server) buildMedia() ([]awsapi.Operation, error) {
 			s.log.Warn("delete stream data", "stream", st.Name, "err", err)
 		}
 	})
+	if f, ok := arch.(interface{ ForgetStream(string) error }); ok {
+		s.onStreamDeletedElsewhere = append(s.onStreamDeletedElsewhere, func(name string) {
+			if err := f.ForgetStream(name); err != nil {
+				s.log.Warn("forget stream deleted by another node", "stream", name, "err", err)
+			}
+		})
+	}
 	playbackOps, err := s.buildPlayback(arch)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.shareStreamDeletions(); err != nil {
 		return nil, err
 	}
 	return append(ingestOps, playbackOps...), nil

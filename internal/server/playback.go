@@ -39,5 +39,6 @@ func (s *Server) buildPlayback(arch playback.Archive) ([]awsapi.Operation, error
 	s.onStreamDeleted = append(s.onStreamDeleted, func(_ context.Context, st *catalog.Stream) {
 		svc.CloseStream(st.Name)
 	})
+	s.onStreamDeletedElsewhere = append(s.onStreamDeletedElsewhere, svc.CloseStream)
 	return svc.Operations(), nil
 }

@@ -61,6 +61,9 @@ type Server struct {
 	// Hooks run after the control plane deleted a stream or channel.
 	onStreamDeleted  []func(context.Context, *catalog.Stream)
 	onChannelDeleted []func(context.Context, *catalog.Channel)
+	// onStreamDeletedElsewhere run when another node of the cluster
+	// deleted a stream (deletion.go).
+	onStreamDeletedElsewhere []func(stream string)
 	// onShutdown runs when Shutdown begins, before the HTTP servers wait
 	// for running requests (it ends long-lived streams such as PutMedia).
 	onShutdown []func()
