@@ -85,8 +85,8 @@ func testLiveFanOut(t *testing.T, e env) {
 		t.Fatalf("Next on b before anything is durable: %v, %v", f, err)
 	}
 	waitInterest(t, a, b, "cam") // and a publishes to it
-	f2, done2 := put(2) // heard by b, but f1 before it is missing
-	select {            // woken by what it heard
+	f2, done2 := put(2)          // heard by b, but f1 before it is missing
+	select {                     // woken by what it heard
 	case <-wait:
 	case <-time.After(10 * time.Second):
 		t.Fatal("node b's reader was not woken by the fragment node a received")
