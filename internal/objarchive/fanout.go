@@ -244,6 +244,7 @@ func (a *Archive) followLoop() {
 		case <-t.C:
 			a.unfollowIdle()
 			a.announceFollowed()
+			a.interest.prune(a.cfg.Now())
 		}
 	}
 }

@@ -119,6 +119,23 @@ func (s *interestSet) wanted(stream string, now time.Time) bool {
 	return false
 }
 
+// prune forgets the announcements expired at now (of nodes that went
+// without withdrawing them, for streams this node no longer receives).
+func (s *interestSet) prune(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, origins := range s.m {
+		for origin, exp := range origins {
+			if !now.Before(exp) {
+				delete(origins, origin)
+			}
+		}
+		if len(origins) == 0 {
+			delete(s.m, name)
+		}
+	}
+}
+
 // has reports whether origin's interest in stream is known (tests).
 func (s *interestSet) has(stream string, origin uint64) bool {
 	s.mu.Lock()
