@@ -55,15 +55,7 @@ func BenchmarkClusterIngest(b *testing.B) {
 			schema := pgtest.NewSchema(b, dsn)
 			var nodes []*testserver.Server
 			for range n {
-				nodes = append(nodes, testserver.Start(b, testserver.Options{Configure: func(c *config.Config) {
-					noTURN(c)
-					c.Bus = ns.URL()
-					c.Storage = config.StorageConfig{
-						Catalog: dsn + "&search_path=" + schema,
-						Archive: "s3://" + bucket + "/kvs",
-						S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
-					}
-				}}))
+				nodes = append(nodes, clusterNode(b, dsn+"&search_path="+schema, s3srv, bucket, ns.URL()))
 			}
 			benchIngest(b, nodes)
 		})
@@ -71,6 +63,21 @@ func BenchmarkClusterIngest(b *testing.B) {
 }
 
 func noTURN(c *config.Config) { c.TURN.Enabled = false }
+
+// clusterNode starts a cluster-mode server without TURN: catalog and index
+// in PostgreSQL at dsn, fragments in s3srv's bucket, the NATS bus at
+// natsURL.
+func clusterNode(b *testing.B, dsn string, s3srv *s3test.Server, bucket, natsURL string) *testserver.Server {
+	return testserver.Start(b, testserver.Options{Configure: func(c *config.Config) {
+		noTURN(c)
+		c.Bus = natsURL
+		c.Storage = config.StorageConfig{
+			Catalog: dsn,
+			Archive: "s3://" + bucket + "/kvs",
+			S3:      config.S3Config{Endpoint: s3srv.Endpoint, Region: s3srv.Region, AccessKey: s3srv.AccessKeyID, SecretKey: s3srv.SecretAccessKey},
+		}
+	}})
+}
 
 var ingestRun atomic.Int64
 

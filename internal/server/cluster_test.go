@@ -139,7 +139,7 @@ func TestClusterLiveFanOut(t *testing.T) {
 // twoNodes starts two servers on one PostgreSQL catalog and one SeaweedFS
 // bucket (fragments under prefix), with the same credentials; edit, when
 // set, changes both configurations further.
-func twoNodes(t *testing.T, prefix string, edit func(*config.Config)) (a, b *testserver.Server) {
+func twoNodes(t testing.TB, prefix string, edit func(*config.Config)) (a, b *testserver.Server) {
 	t.Helper()
 	dsn := pgtest.Start(t)
 	s3srv := s3test.Start(t)
@@ -172,7 +172,7 @@ func twoNodes(t *testing.T, prefix string, edit func(*config.Config)) (a, b *tes
 
 // startGetMedia starts a GetMedia request on srv and returns its body,
 // closed when the test ends; reading it fails after 30 s.
-func startGetMedia(t *testing.T, srv *testserver.Server, body string) io.Reader {
+func startGetMedia(t testing.TB, srv *testserver.Server, body string) io.Reader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -189,7 +189,7 @@ func startGetMedia(t *testing.T, srv *testserver.Server, body string) io.Reader 
 
 // sendStreaming signs req (for payloadHash) and sends it; it returns the
 // body of its 200 response, closed when the test ends.
-func sendStreaming(t *testing.T, creds aws.Credentials, req *http.Request, payloadHash string) io.ReadCloser {
+func sendStreaming(t testing.TB, creds aws.Credentials, req *http.Request, payloadHash string) io.ReadCloser {
 	t.Helper()
 	if err := v4.NewSigner().SignHTTP(req.Context(), creds, req, payloadHash, "kinesisvideo", testserver.Region, time.Now()); err != nil {
 		t.Fatal(err)
