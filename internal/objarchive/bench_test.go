@@ -3,6 +3,7 @@ package objarchive
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"testing"
@@ -20,7 +21,8 @@ import (
 // ack (PERSISTED) with 200 streams of 2 Mbit/s each sending a 1 s
 // fragment (250 kB) a second, their fragment boundaries spread over the
 // second as independent cameras' are: on SeaweedFS + PostgreSQL on
-// loopback, the object store alone under the same load, and the embedded
+// loopback, the object store alone under the same load, objarchive with a
+// store that confirms at once (what the index adds), and the embedded
 // archive for comparison. One op is one
 // second of all streams; p50 and p99 are over every fragment after a
 // warm-up second.
@@ -96,6 +98,16 @@ func BenchmarkPersisted200Streams(b *testing.B) {
 	b.Run("s3-store-only", func(b *testing.B) {
 		run(b, &storeOnly{bucket: newBucket(b)})
 	})
+	// objarchive's own share: the index (and the upload path) with a
+	// store that confirms at once.
+	b.Run("index-only", func(b *testing.B) {
+		a, err := Open(b.Context(), Config{URL: url, Schema: pgtest.NewSchema(b, url), Bucket: discard{}, SweepInterval: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer a.Close()
+		run(b, a)
+	})
 	b.Run("s3", func(b *testing.B) {
 		a, err := Open(b.Context(), Config{URL: url, Schema: pgtest.NewSchema(b, url), Bucket: newBucket(b), SweepInterval: -1})
 		if err != nil {
@@ -123,4 +135,12 @@ func (s *storeOnly) Put(stream string, f *archive.Fragment, cluster []byte, _ bo
 	done := make(chan error, 1)
 	done <- blob.PutBytes(context.Background(), s.bucket, objectKey(stream, f.Number), cluster)
 	return done, nil
+}
+
+// discard is a bucket that confirms every Put at once and keeps nothing.
+type discard struct{ blob.Bucket }
+
+func (discard) Put(_ context.Context, _ string, r io.Reader, _ int64) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
 }
