@@ -44,7 +44,8 @@ func BenchmarkPersisted200Streams(b *testing.B) {
 		NewNumber() archive.Number
 		Put(string, *archive.Fragment, []byte, bool) (<-chan error, error)
 	}
-	run := func(b *testing.B, a putter) {
+	// warm is called after the warm-up second.
+	run := func(b *testing.B, a putter, warm func()) {
 		payload := archivetest.Payload(1, size)
 		var mu sync.Mutex
 		var lat []time.Duration
@@ -75,6 +76,9 @@ func BenchmarkPersisted200Streams(b *testing.B) {
 		// first pages, each stream its state.
 		round()
 		lat = lat[:0]
+		if warm != nil {
+			warm()
+		}
 		b.SetBytes(streams * size)
 		for b.Loop() {
 			round()
@@ -91,12 +95,12 @@ func BenchmarkPersisted200Streams(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer a.Close()
-		run(b, a)
+		run(b, a, nil)
 	})
 	// The object store alone under the same load: one PutObject per
 	// fragment, no index.
 	b.Run("s3-store-only", func(b *testing.B) {
-		run(b, &storeOnly{bucket: newBucket(b)})
+		run(b, &storeOnly{bucket: newBucket(b)}, nil)
 	})
 	// objarchive's own share: the index (and the upload path) with a
 	// store that confirms at once.
@@ -106,15 +110,19 @@ func BenchmarkPersisted200Streams(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer a.Close()
-		run(b, a)
+		run(b, a, nil)
 	})
 	b.Run("s3", func(b *testing.B) {
-		a, err := Open(b.Context(), Config{URL: url, Schema: pgtest.NewSchema(b, url), Bucket: newBucket(b), SweepInterval: -1})
+		// The object writes' share of the acks' latency, measured in
+		// the same run: the rest is the index and the upload path.
+		bucket := &timedBucket{Bucket: newBucket(b)}
+		a, err := Open(b.Context(), Config{URL: url, Schema: pgtest.NewSchema(b, url), Bucket: bucket, SweepInterval: -1})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer a.Close()
-		run(b, a)
+		run(b, a, bucket.reset)
+		bucket.report(b)
 	})
 }
 
@@ -143,4 +151,37 @@ type discard struct{ blob.Bucket }
 func (discard) Put(_ context.Context, _ string, r io.Reader, _ int64) error {
 	_, err := io.Copy(io.Discard, r)
 	return err
+}
+
+// timedBucket records how long each Put takes.
+type timedBucket struct {
+	blob.Bucket
+	mu   sync.Mutex
+	durs []time.Duration
+}
+
+func (t *timedBucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	t0 := time.Now()
+	err := t.Bucket.Put(ctx, key, r, size)
+	t.mu.Lock()
+	t.durs = append(t.durs, time.Since(t0))
+	t.mu.Unlock()
+	return err
+}
+
+func (t *timedBucket) reset() {
+	t.mu.Lock()
+	t.durs = t.durs[:0]
+	t.mu.Unlock()
+}
+
+// report adds the Puts' p50 and p99 to b's metrics.
+func (t *timedBucket) report(b *testing.B) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slices.Sort(t.durs)
+	if len(t.durs) > 0 {
+		b.ReportMetric(float64(t.durs[len(t.durs)/2].Microseconds())/1000, "put-p50-ms")
+		b.ReportMetric(float64(t.durs[len(t.durs)*99/100].Microseconds())/1000, "put-p99-ms")
+	}
 }
