@@ -52,7 +52,6 @@
 package objarchive
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -465,14 +464,14 @@ func (a *Archive) upload(stream string, batch []*pending) error {
 		rows[i] = row{f: p.l.f, object: key, off: off}
 		off += int64(len(p.l.cluster))
 	}
-	body := bytes.NewReader(batch[0].l.cluster)
-	if len(batch) > 1 {
-		data := make([]byte, 0, size)
-		for _, p := range batch {
-			data = append(data, p.l.cluster...)
-		}
-		body = bytes.NewReader(data)
+	// The object's body reads the fragments where they are (the live
+	// buffer keeps them until they are durable): no second copy of a
+	// batch, which under a slow store holds up to MaxBatchBytes per stream.
+	parts := make([][]byte, len(batch))
+	for i, p := range batch {
+		parts[i] = p.l.cluster
 	}
+	body := &partsReader{parts: parts, size: size}
 	end := batch[len(batch)-1].l.f.Number.Millis
 	for i := range rows {
 		rows[i].objectEnd = end
