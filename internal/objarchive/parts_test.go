@@ -3,9 +3,37 @@ package objarchive
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"testing"
 	"testing/iotest"
+	"time"
+
+	"github.com/openkvs/openkvs/internal/archive"
+	"github.com/openkvs/openkvs/internal/archive/archivetest"
+	"github.com/openkvs/openkvs/internal/testinfra/pgtest"
 )
+
+// TestUploadDoesNotCopyBatch: a batch is written from the live buffer's
+// bytes, without a second copy of the whole batch.
+func TestUploadDoesNotCopyBatch(t *testing.T) {
+	const fragments, size = 4, 2 << 20
+	url := pgtest.Start(t)
+	a := env{url: url, schema: pgtest.NewSchema(t, url), bucket: discard{}}.open(t, archivetest.Options{})
+	var batch []*pending
+	for range fragments {
+		f := &archive.Fragment{Number: a.NewNumber(), ProducerTime: time.Now(), Duration: time.Second, Size: size, Header: archivetest.Header}
+		batch = append(batch, &pending{l: &live{f: f, cluster: make([]byte, size)}})
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := a.upload("cam", batch); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > fragments*size/2 {
+		t.Errorf("upload of %d bytes allocated %d bytes, want no copy of the batch", fragments*size, got)
+	}
+}
 
 func TestPartsReader(t *testing.T) {
 	for _, tc := range []struct {
