@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -75,10 +74,6 @@ type index struct {
 	fragments string // quoted table name
 	heads     string // quoted table name
 	nodes     string // quoted sequence name
-
-	reqs    chan *insertReq // to the committers (commit.go)
-	stopc   chan struct{}
-	commits sync.WaitGroup
 }
 
 func openIndex(ctx context.Context, url, schema string) (*index, error) {
@@ -102,16 +97,10 @@ func openIndex(ctx context.Context, url, schema string) (*index, error) {
 		pool.Close()
 		return nil, fmt.Errorf("objarchive: %w", err)
 	}
-	x.startCommitters()
 	return x, nil
 }
 
-// close stops the committers and closes the connections; callers have no
-// insert running.
-func (x *index) close() {
-	x.stopCommitters()
-	x.pool.Close()
-}
+func (x *index) close() { x.pool.Close() }
 
 // register returns this node start's id and the newest number indexed.
 func (x *index) register(ctx context.Context) (node uint64, last archive.Number, err error) {
@@ -136,6 +125,61 @@ type row struct {
 	object    string
 	off       int64
 	objectEnd uint64
+}
+
+// insert indexes rows (of one stream, in number order) in one statement,
+// one round trip: it first moves the stream's head (the newest number ever
+// indexed) to the last row's number, on the condition that the head is
+// below the first row's; only then are the rows inserted. The head's row
+// lock serializes the inserts of a stream across nodes, and PostgreSQL
+// checks the condition against the newest head even when another node
+// moved it meanwhile. When the head is not below, it returns
+// ErrNumberBehind and the head.
+func (x *index) insert(ctx context.Context, stream string, rows []row) (last archive.Number, err error) {
+	n := len(rows)
+	var (
+		ms, seq, prod, tc, dur, size, scale, off, end = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n),
+			make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		frames       = make([]int32, n)
+		tracks, tags = make([][]byte, n), make([][]byte, n)
+		objects      = make([]string, n)
+	)
+	for i, r := range rows {
+		f := r.f
+		ms[i], seq[i] = int64(f.Number.Millis), int64(f.Number.Seq)
+		prod[i], tc[i], dur[i], size[i] = f.ProducerTime.UnixNano(), int64(f.Timecode), int64(f.Duration), f.Size
+		frames[i], scale[i] = int32(f.Frames), int64(f.Header.TimecodeScale)
+		tracks[i], tags[i] = f.Header.Tracks, f.Tags
+		if tracks[i] == nil {
+			tracks[i] = []byte{}
+		}
+		objects[i], off[i], end[i] = r.object, r.off, int64(r.objectEnd)
+	}
+	first, final := rows[0].f.Number, rows[n-1].f.Number
+	tag, err := x.pool.Exec(ctx, `WITH head AS (
+			INSERT INTO `+x.heads+` AS h (stream, millis, seq) VALUES ($1, $2, $3)
+			ON CONFLICT (stream) DO UPDATE SET millis = EXCLUDED.millis, seq = EXCLUDED.seq
+			WHERE (h.millis, h.seq) < ($4, $5)
+			RETURNING 1)
+		INSERT INTO `+x.fragments+` (stream, millis, seq, producer_ns, timecode, duration_ns, size, frames,
+			timecode_scale, tracks, tags, object, off, object_end)
+		SELECT $1, * FROM unnest($6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
+			$12::integer[], $13::bigint[], $14::bytea[], $15::bytea[], $16::text[], $17::bigint[], $18::bigint[])
+		WHERE EXISTS (SELECT 1 FROM head)`,
+		stream, int64(final.Millis), int64(final.Seq), int64(first.Millis), int64(first.Seq),
+		ms, seq, prod, tc, dur, size, frames, scale, tracks, tags, objects, off, end)
+	if err != nil {
+		return last, fmt.Errorf("objarchive: index fragments of %s: %w", stream, err)
+	}
+	if tag.RowsAffected() == int64(n) {
+		return last, nil
+	}
+	var hm, hs int64
+	if err := x.pool.QueryRow(ctx, `SELECT millis, seq FROM `+x.heads+` WHERE stream = $1`, stream).Scan(&hm, &hs); err != nil {
+		return last, fmt.Errorf("objarchive: head of %s: %w", stream, err)
+	}
+	last = archive.Number{Millis: uint64(hm), Seq: uint64(hs)}
+	return last, fmt.Errorf("%w: %s is at %s, this fragment is %s", ErrNumberBehind, stream, last, first)
 }
 
 // scanCols is the column list read back into fragments.
