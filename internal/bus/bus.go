@@ -34,6 +34,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"strings"
 )
 
@@ -126,6 +127,15 @@ func ValidSubject(s string) bool {
 		prev = c
 	}
 	return true
+}
+
+// Shard spreads keys over n subjects: it returns a number in [0, n) that
+// depends only on key, so that every node sends one key's messages to the
+// same subject, and a subscriber handles them in order.
+func Shard(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
 }
 
 // Token turns name into one subject token: letters, digits, "-" and "_"

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"time"
 
@@ -38,9 +37,7 @@ const (
 
 // takeoverSubject is the subject of stream's announcements.
 func takeoverSubject(stream string) string {
-	h := fnv.New32a()
-	h.Write([]byte(stream))
-	return takeoverSubjectPrefix + strconv.Itoa(int(h.Sum32()%takeoverShards))
+	return takeoverSubjectPrefix + strconv.Itoa(bus.Shard(stream, takeoverShards))
 }
 
 // taken is the announcement of a new PutMedia connection.

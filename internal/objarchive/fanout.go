@@ -25,7 +25,7 @@ import (
 // reader waited on.
 const followIdle = time.Minute
 
-func liveSubject(stream string) string { return "okvs.live." + bus.Token(stream) }
+func liveSubject(stream string) string { return "openkvs.live." + bus.Token(stream) }
 
 // live message layout (big-endian): origin u64, stream length u16, stream,
 // millis u64, seq u64, prev millis u64, prev seq u64, producer ns i64,

@@ -29,7 +29,7 @@ import (
 // until then), as it does for any message lost on the bus.
 
 // wantSubject carries the interest messages of every stream.
-const wantSubject = "okvs.want"
+const wantSubject = "openkvs.interest"
 
 const (
 	// interestEvery is how often a following node announces its streams.

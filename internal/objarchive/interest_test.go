@@ -40,7 +40,7 @@ type countingBus struct {
 }
 
 func (c *countingBus) Publish(ctx context.Context, subject string, data []byte) error {
-	if strings.HasPrefix(subject, "okvs.live.") {
+	if strings.HasPrefix(subject, "openkvs.live.") {
 		c.live.Add(1)
 	}
 	return c.Bus.Publish(ctx, subject, data)

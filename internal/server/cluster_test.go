@@ -114,7 +114,7 @@ func TestClusterLiveFanOut(t *testing.T) {
 	// Node b hears the stream once its reader subscribed: wait for the
 	// subscription on the NATS server (polled, bounded).
 	deadline := time.Now().Add(10 * time.Second)
-	for !nats.GlobalAccount().SubscriptionInterest("okvs.live.live") {
+	for !nats.GlobalAccount().SubscriptionInterest("openkvs.live.live") {
 		if time.Now().After(deadline) {
 			t.Fatal("node b's GetMedia does not follow the stream on the bus")
 		}

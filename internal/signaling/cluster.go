@@ -66,9 +66,7 @@ const (
 
 // nodeSubject is the subject of node for messages about channel arn.
 func nodeSubject(node, arn string) string {
-	h := fnv.New32a()
-	h.Write([]byte(arn))
-	return nodeSubjectPrefix + node + "." + strconv.Itoa(int(h.Sum32()%nodeShards))
+	return nodeSubjectPrefix + node + "." + strconv.Itoa(bus.Shard(arn, nodeShards))
 }
 
 // Defaults of the cluster settings.
